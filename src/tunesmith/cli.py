@@ -1,0 +1,203 @@
+"""The `tunesmith` command: parse, call the library, print. No logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from tunesmith import __version__
+from tunesmith.errors import UserError
+
+EPILOG_TRAIN = """examples:
+  tunesmith train char-rnn                                  # the bundled lyrics corpus
+  tunesmith train char-rnn --data my-lyrics/ --minutes 10
+  tunesmith train char-rnn --data songs.txt --set hidden_size=256 --set cell=gru
+  tunesmith train char-rnn --run runs/my-run --resume      # continue where it stopped
+  torchrun --nproc_per_node 2 -m tunesmith train char-rnn  # several processes (DDP)"""
+
+EPILOG_SAMPLE = """examples:
+  tunesmith sample runs/char-rnn-20261121-101500 --primer "The night is" --length 400
+  tunesmith sample char-rnn-lyrics --temperature 0.7 --num-outputs 3 --out lyrics.txt
+  tunesmith sample RUN --sample-on-spaces --seed 7"""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the house error style: one line, exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"tunesmith: error: {message} (see {self.prog} --help)\n")
+
+
+def recipe_help(name: str) -> str:
+    from tunesmith.recipes import get_recipe
+
+    recipe = get_recipe(name)
+    lines = [f"{recipe.name}: {recipe.summary}", f"default data: {recipe.default_data}; "
+             f"default budget: --steps {recipe.default_steps}", "", "settings (--set key=value), with defaults:"]
+    for key, param in recipe.all_params().items():
+        choices = f" [{'|'.join(param.choices)}]" if param.choices else ""
+        lines.append(f"  {key:<16} {str(param.default):<10} {param.help}{choices}")
+    lines += ["", f"example: {recipe.example}"]
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tunesmith.recipes import RECIPES
+
+    parser = Parser(prog="tunesmith", description="Train generative models on your own lyrics, MIDI and "
+                    "recordings, and sample from them.", formatter_class=argparse.RawDescriptionHelpFormatter,
+                    epilog="example:\n  tunesmith train char-rnn --minutes 5 && tunesmith sample runs/char-rnn-*")
+    parser.add_argument("--version", action="version", version=f"tunesmith {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=Parser)
+
+    train = verbs.add_parser("train", help="train a recipe into a run directory", epilog=EPILOG_TRAIN,
+                             formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False)
+    train.add_argument("recipe", nargs="?", metavar="RECIPE", help=f"one of: {', '.join(RECIPES)}")
+    train.add_argument("-h", "--help", action="store_true", help="show this help (with a RECIPE: its settings)")
+    train.add_argument("--data", help="a file, a folder, or a bundled corpus name (default: the recipe's)")
+    train.add_argument("--run", type=Path, help="run directory (default: runs/RECIPE-DATE-TIME)")
+    budget = train.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int, help="train until this many steps in all")
+    budget.add_argument("--minutes", type=float, help="train for this many minutes")
+    budget.add_argument("--epochs", type=float, help="train for this many passes over the data")
+    train.add_argument("--resume", action="store_true", help="continue the run in --run (default: the newest)")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="change a setting")
+    train.add_argument("--seed", type=int, help="random seed (default 1)")
+
+    sample = verbs.add_parser("sample", help="generate from a run", epilog=EPILOG_SAMPLE,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    sample.add_argument("run", metavar="RUN", help="a run directory, or a bundled model name")
+    sample.add_argument("--length", type=int, default=500, help="tokens to generate (characters for text)")
+    sample.add_argument("--num-outputs", type=int, default=1, metavar="K", help="outputs, generated together")
+    sample.add_argument("--temperature", type=float, default=1.0, help="below 1: safer; above 1: wilder")
+    sample.add_argument("--top-k", type=int, default=0, help="sample among the K likeliest tokens (0: all)")
+    sample.add_argument("--top-p", type=float, default=1.0, help="sample among the likeliest tokens "
+                        "holding this much probability (1: all)")
+    mode = sample.add_mutually_exclusive_group()
+    mode.add_argument("--argmax", action="store_true", help="always take the likeliest token")
+    mode.add_argument("--sample-on-spaces", action="store_true",
+                      help="greedy inside words, sampled at word boundaries (char-rnn's third mode)")
+    sample.add_argument("--primer", help="text the output begins with and continues")
+    sample.add_argument("--seed", type=int, help="makes the output repeatable")
+    sample.add_argument("--checkpoint", default="best", help="best (default), last, or a step number")
+    sample.add_argument("--out", type=Path, help="output file or folder (text: default stdout)")
+
+    evaluate = verbs.add_parser("eval", help="loss of a run on its validation split or on --data",
+                                epilog="examples:\n  tunesmith eval runs/char-rnn-20261121-101500\n"
+                                "  tunesmith eval char-rnn-lyrics --data other-lyrics.txt --json",
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    evaluate.add_argument("run", metavar="RUN", help="a run directory, or a bundled model name")
+    evaluate.add_argument("--data", help="evaluate on this file or folder instead of the validation split")
+    evaluate.add_argument("--checkpoint", default="best", help="best (default), last, or a step number")
+    evaluate.add_argument("--json", action="store_true", help="print JSON only")
+
+    listing = verbs.add_parser("runs", help="list runs with recipe, steps, best validation loss and date",
+                               epilog="example:\n  tunesmith runs runs/",
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    listing.add_argument("dir", nargs="?", type=Path, default=Path("runs"), metavar="DIR")
+    listing.add_argument("--json", action="store_true", help="print JSON lines")
+
+    board = verbs.add_parser("board", help="open TensorBoard on a run or a folder of runs",
+                             epilog="example:\n  tunesmith board runs/", formatter_class=argparse.RawDescriptionHelpFormatter)
+    board.add_argument("run", metavar="RUN", nargs="?", default="runs")
+    board.add_argument("--port", type=int, default=6006)
+    return parser
+
+
+def cmd_train(args) -> int:
+    from tunesmith.training.trainer import Budget, TrainingStopped, train_recipe
+
+    if args.help or not args.recipe:
+        print(recipe_help(args.recipe) if args.recipe else build_parser()._subparsers._group_actions[0]
+              .choices["train"].format_help())
+        return 0 if args.help else 2
+    for name, value in (("--steps", args.steps), ("--minutes", args.minutes), ("--epochs", args.epochs)):
+        if value is not None and value <= 0:
+            raise UserError(f"{name} must be above 0")
+    try:
+        result = train_recipe(args.recipe, args.data, args.run, Budget(args.steps, args.minutes, args.epochs),
+                              args.set, args.seed, args.resume)
+    except TrainingStopped as err:
+        raise UserError(str(err)) from None
+    if int(os.environ.get("RANK", "0")) == 0:
+        best = f", best validation loss {result['best_val']:.4f} nats" if result["best_val"] is not None else ""
+        print(f"{result['outcome']} at step {result['step']}{best}; run: {result['run']}")
+        print(f"sample it: tunesmith sample {result['run']}")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from tunesmith.sampling import Strategy, sample_run
+
+    strategy = Strategy(args.temperature, args.top_k, args.top_p, args.argmax)
+    sample_run(args.run, args.length, args.num_outputs, strategy, args.primer, args.seed, args.checkpoint,
+               args.out, args.sample_on_spaces)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from tunesmith.evaluation import evaluate_run
+
+    result = evaluate_run(args.run, args.data, args.checkpoint)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    unit = result["unit"]
+    rows = [("run", result["run"]), ("checkpoint", f"step {result['checkpoint_step']}"),
+            ("data", f"{result['data']} ({result['split']})"), (f"{unit}s", f"{result['tokens']:,}"),
+            (f"loss (nats/{unit})", f"{result['loss_nats']:.4f}"), (f"bits/{unit}", f"{result['bits_per_unit']:.4f}")]
+    for key, value in rows:
+        print(f"{key:<20} {value}")
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from tunesmith.runs import list_runs
+
+    found = list_runs(args.dir)
+    if args.json:
+        for row in found:
+            print(json.dumps(row))
+        return 0
+    if not found:
+        print(f"no runs in {args.dir}")
+        return 0
+    print(f"{'run':<44} {'recipe':<12} {'step':>7} {'best val':>9}  created")
+    for row in found:
+        best = "-" if row["best_val_loss"] is None else f"{row['best_val_loss']:.4f}"
+        print(f"{row['run']:<44} {row['recipe']:<12} {row['step']:>7} {best:>9}  {row['created']}")
+    return 0
+
+
+def cmd_board(args) -> int:
+    if not Path(args.run).exists():
+        raise UserError(f"no such run or folder: {args.run}")
+    tensorboard = shutil.which("tensorboard") or str(Path(sys.executable).parent / "tensorboard")
+    if not Path(tensorboard).exists():
+        raise UserError("tensorboard is not installed; run `make install` or `pip install tensorboard`")
+    os.execv(tensorboard, [tensorboard, "--logdir", str(args.run), "--port", str(args.port)])
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.verb:
+        parser.print_help()
+        return 2
+    commands = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "runs": cmd_runs, "board": cmd_board}
+    try:
+        return commands[args.verb](args)
+    except UserError as err:
+        print(f"tunesmith: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("tunesmith: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,70 @@
+"""The codec base class and its registry: every codec is fitted on a corpus, encodes items to
+token ids, decodes them back, and saves itself as JSON in the run directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+from tunesmith.errors import UserError
+
+CODECS: dict[str, type[Codec]] = {}
+
+
+class Codec:
+    """Base class. Subclasses set `name`, implement the methods below and are registered by name."""
+
+    name: ClassVar[str]
+    unit: ClassVar[str] = "token"  # what one token is, for reports ("character", "sample", ...)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        CODECS[cls.name] = cls
+
+    @classmethod
+    def fit(cls, items: list[Any]) -> Codec:
+        raise NotImplementedError
+
+    @property
+    def vocab_size(self) -> int:
+        raise NotImplementedError
+
+    def encode(self, item: Any) -> list[int]:
+        raise NotImplementedError
+
+    def decode(self, tokens: list[int]) -> Any:
+        raise NotImplementedError
+
+    def unknown(self, item: Any) -> list[Any]:
+        """Parts of `item` the codec cannot encode (encode leaves them out), for a warning."""
+        return []
+
+    def start_tokens(self) -> list[int]:
+        """What an unprimed generation is conditioned on (not part of the output)."""
+        return [0]
+
+    def boundary_tokens(self) -> list[int]:
+        """Tokens after which word-boundary sampling draws at random (it is greedy elsewhere)."""
+        return []
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Codec:
+        raise NotImplementedError
+
+    def save(self, path: Path) -> None:
+        from tunesmith.runs import write_atomic
+
+        payload = {"codec": self.name, **self.to_dict()}
+        write_atomic(path, json.dumps(payload, ensure_ascii=False, indent=1).encode("utf-8"))
+
+
+def load_codec(path: Path) -> Codec:
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    name = data.pop("codec", None)
+    if name not in CODECS:
+        raise UserError(f"{path}: unknown codec {name!r}; this run was made by a newer tunesmith?")
+    return CODECS[name].from_dict(data)

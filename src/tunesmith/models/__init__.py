@@ -1,0 +1,1 @@
+"""Models: nn.Modules with `loss(batch)` and, for autoregressive models, `stepper(batch_size)`."""

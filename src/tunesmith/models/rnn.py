@@ -1,0 +1,51 @@
+"""Recurrent language model (char-rnn and, later, the Magenta-style event RNNs): embedding,
+a stack of LSTM/GRU/RNN layers, a linear head; its stepper carries the recurrent state."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+class RNNLanguageModel(nn.Module):
+    def __init__(self, vocab_size: int, embedding_size: int, hidden_size: int, layers: int,
+                 cell: str = "lstm", dropout: float = 0.0):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_size)
+        self.rnn = CELLS[cell](embedding_size, hidden_size, num_layers=layers, batch_first=True,
+                               dropout=dropout if layers > 1 else 0.0)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, tokens: torch.Tensor, state=None):
+        """Next-token logits [batch, time, vocab] for tokens [batch, time], and the new state."""
+        hidden, state = self.rnn(self.embedding(tokens), state)
+        return self.head(self.dropout(hidden)), state
+
+    def loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """Mean cross-entropy in nats per token of a batch of (inputs, targets) [batch, time]."""
+        inputs, targets = batch
+        logits, _ = self(inputs)
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
+
+    def stepper(self, batch_size: int) -> RNNStepper:
+        return RNNStepper(self, batch_size)
+
+
+class RNNStepper:
+    """Incremental generation: holds the recurrent state of `batch_size` sequences."""
+
+    def __init__(self, model: RNNLanguageModel, batch_size: int):
+        self.model = model
+        self.batch_size = batch_size
+        self.state = None
+
+    @torch.no_grad()
+    def feed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Consume tokens [batch, time] (a primer, or one new token each) and return the logits
+        [batch, vocab] for the token that follows them."""
+        logits, self.state = self.model(tokens, self.state)
+        return logits[:, -1]

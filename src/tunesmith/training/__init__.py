@@ -1,0 +1,1 @@
+"""Training: the one loop for every model (trainer.py), its data windows and its process group."""

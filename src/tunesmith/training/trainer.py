@@ -1,0 +1,379 @@
+"""The one training loop for every model: AdamW with warm-up and cosine decay, clipping,
+validation in bits per token, checkpoints (best + last N), exact resume, budgets by steps, minutes
+or epochs, Ctrl+C and NaN handling, TensorBoard and metrics.jsonl, and DDP under torchrun."""
+
+from __future__ import annotations
+
+import math
+import random
+import signal
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from tunesmith import __version__, runs
+from tunesmith.codecs import load_codec
+from tunesmith.corpus import BUNDLED_DIR, resolve_source, split_by_document
+from tunesmith.errors import UserError, info
+from tunesmith.recipes import Recipe, get_recipe
+from tunesmith.training.data import TokenWindows
+from tunesmith.training.distributed import Group, join_group
+
+
+@dataclass
+class Budget:
+    steps: int | None = None
+    minutes: float | None = None
+    epochs: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+    def total_steps(self, steps_per_epoch: int) -> int | None:
+        limits = [self.steps] if self.steps is not None else []
+        if self.epochs is not None:
+            limits.append(max(1, round(self.epochs * steps_per_epoch)))
+        return min(limits) if limits else None
+
+
+class TrainingStopped(Exception):
+    """Raised when the loss stops being finite; the message is for the user."""
+
+
+class LossOf(nn.Module):
+    """Wraps a model so that its forward is its loss: DistributedDataParallel syncs gradients of
+    what goes through forward."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch):
+        return self.model.loss(batch)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, windows: TokenWindows, max_tokens: int, batch_size: int,
+             device: torch.device) -> tuple[float, int]:
+    """Mean loss in nats per token over the first max_tokens tokens, and the count of tokens."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for inputs, targets in windows.sequential(max_tokens, batch_size):
+        n = targets.numel()
+        total += model.loss((inputs.to(device), targets.to(device))).item() * n
+        count += n
+    model.train(was_training)
+    return (total / count if count else float("nan")), count
+
+
+class Interrupt:
+    """First Ctrl+C (or SIGTERM) asks the loop to checkpoint and stop; a second one is immediate."""
+
+    def __init__(self):
+        self.requested = False
+        self.previous: dict[int, Any] = {}
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        info("stopping: finishing this step and saving a checkpoint (Ctrl+C again to abort)")
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+class Trainer:
+    def __init__(self, run: Path, model: nn.Module, train_data: TokenWindows,
+                 val_data: TokenWindows | None, hp: dict[str, Any], budget: Budget, seed: int,
+                 group: Group, preview: Callable[[nn.Module, int], None] | None = None):
+        self.run, self.hp, self.budget, self.seed, self.group = run, hp, budget, seed, group
+        self.model = model.to(group.device)
+        self.train_data, self.val_data, self.preview = train_data, val_data, preview
+        decay = [p for p in self.model.parameters() if p.dim() >= 2]
+        no_decay = [p for p in self.model.parameters() if p.dim() < 2]
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": hp["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=hp["lr"])
+        self.loss_module: nn.Module = LossOf(self.model)
+        if group.active:
+            ids = [group.device.index] if group.device.type == "cuda" else None
+            self.loss_module = nn.parallel.DistributedDataParallel(self.loss_module, device_ids=ids)
+        self.steps_per_epoch = train_data.steps_per_epoch(hp["batch_size"] * group.world_size)
+        self.total_steps = budget.total_steps(self.steps_per_epoch)
+        self.step, self.elapsed_before, self.best_val, self.bad_evals = 0, 0.0, math.inf, 0
+        self.started = time.monotonic()
+
+    # -- state ------------------------------------------------------------------------------
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.started
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.optimizer.state_dict(), "step": self.step, "elapsed": self.elapsed(),
+            "best_val": self.best_val, "bad_evals": self.bad_evals,
+            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.elapsed_before = state["step"], state["elapsed"]
+        self.best_val, self.bad_evals = state["best_val"], state["bad_evals"]
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        np.random.set_state(rng["numpy"])
+        random.setstate(rng["python"])
+        if rng["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+
+    # -- schedule ---------------------------------------------------------------------------
+    def progress(self) -> float:
+        """Share of the budget used, from steps, epochs or minutes, whichever is furthest."""
+        shares = []
+        if self.total_steps:
+            shares.append(self.step / self.total_steps)
+        if self.budget.minutes:
+            shares.append(self.elapsed() / (60 * self.budget.minutes))
+        return min(1.0, max(shares, default=0.0))
+
+    def learning_rate(self) -> float:
+        lr, warmup = self.hp["lr"], self.hp["warmup_steps"]
+        if self.total_steps:  # a short run warms up for at most a fifth of it
+            warmup = min(warmup, self.total_steps // 5)
+        if self.step < warmup:
+            return lr * (self.step + 1) / warmup
+        floor = lr * self.hp["min_lr_ratio"]
+        return floor + (lr - floor) * 0.5 * (1 + math.cos(math.pi * self.progress()))
+
+    def done(self) -> bool:
+        return self.progress() >= 1.0
+
+    # -- the loop ---------------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        from torch.utils.tensorboard import SummaryWriter
+
+        main = self.group.is_main
+        writer = SummaryWriter(str(self.run), purge_step=self.step or None) if main else None
+        bar = tqdm(total=self.total_steps, initial=self.step, unit="step", desc=self.run.name,
+                   dynamic_ncols=True, disable=not main)
+        tokens_per_step = self.hp["batch_size"] * self.hp["seq_len"] * self.group.world_size
+        smoothed, val_loss, outcome, first_step = None, None, "finished", self.step
+        try:
+            with Interrupt() as interrupt:
+                while not self.done():
+                    batch = self.train_data.batch(self.step, self.hp["batch_size"], self.seed,
+                                                  self.group.rank, self.group.world_size)
+                    batch = tuple(t.to(self.group.device, non_blocking=True) for t in batch)
+                    lr = self.learning_rate()
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = lr
+                    loss = self.loss_module(batch)
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    clip = self.hp["grad_clip"] if self.hp["grad_clip"] > 0 else math.inf
+                    grad_norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), clip))
+                    loss_value = loss.item()
+                    if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
+                        self._stop_on_nan(loss_value, grad_norm)
+                    self.optimizer.step()
+                    self.step += 1
+                    smoothed = loss_value if smoothed is None else 0.98 * smoothed + 0.02 * loss_value
+                    if main:
+                        seconds = time.monotonic() - self.started
+                        steps_per_second = (self.step - first_step) / max(seconds, 1e-9)
+                        if self.budget.minutes and not self.total_steps:
+                            left = 60 * self.budget.minutes - self.elapsed()
+                            bar.total = self.step + max(0, round(steps_per_second * left))
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{smoothed:.3f}", val="-" if val_loss is None else f"{val_loss:.3f}",
+                                        lr=f"{lr:.1e}", tok_s=f"{steps_per_second * tokens_per_step:.0f}", refresh=False)
+                        if self.step % 10 == 0:
+                            writer.add_scalar("train/loss", loss_value, self.step)
+                            writer.add_scalar("train/lr", lr, self.step)
+                            writer.add_scalar("train/grad_norm", grad_norm, self.step)
+                    stop = self.group.any(interrupt.requested)
+                    if self.step % self.hp["eval_every"] == 0 or self.done():
+                        val_loss, improved = self._checkpoint(writer, loss_value)
+                        if self._patience_ran_out(improved):
+                            outcome = "stopped early"
+                            break
+                    if stop:
+                        self._checkpoint(writer, loss_value, validate=False)
+                        outcome = "interrupted"
+                        break
+        finally:
+            bar.close()
+            if writer:
+                writer.close()
+        return {"outcome": outcome, "step": self.step, "val_loss": val_loss,
+                "best_val": None if math.isinf(self.best_val) else self.best_val}
+
+    def _stop_on_nan(self, loss_value: float, grad_norm: float) -> None:
+        last = runs.list_checkpoints(self.run)
+        kept = f"the last good checkpoint is {last[-1]['path']}" if last else "no checkpoint was written yet"
+        raise TrainingStopped(
+            f"training stopped at step {self.step + 1}: the loss became {loss_value} (gradient norm "
+            f"{grad_norm}); {kept}. Lower the learning rate (--set lr=...) and resume or start again")
+
+    def _patience_ran_out(self, improved: bool | None) -> bool:
+        patience = self.hp["patience"]
+        if improved is None or patience <= 0:
+            return False
+        self.bad_evals = 0 if improved else self.bad_evals + 1
+        return self.bad_evals >= patience
+
+    def _checkpoint(self, writer, train_loss: float, validate: bool = True) -> tuple[float | None, bool | None]:
+        """Validate (rank 0), save a checkpoint, prune old ones, write a preview sample."""
+        val_loss = improved = None
+        if self.group.is_main:
+            if validate and self.val_data is not None:
+                val_loss, _ = evaluate(self.model, self.val_data, self.hp["eval_tokens"],
+                                       self.hp["batch_size"], self.group.device)
+                improved = val_loss < self.best_val
+                self.best_val = min(self.best_val, val_loss)
+            record = {"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 3),
+                      "train_loss": train_loss, "lr": self.learning_rate(), "seconds": round(self.elapsed(), 1),
+                      "time": datetime.now().isoformat(timespec="seconds")}
+            if val_loss is not None:
+                record |= {"val_loss": val_loss, "val_bits": val_loss / math.log(2)}
+                writer.add_scalar("val/loss", val_loss, self.step)
+                writer.add_scalar("val/bits_per_token", val_loss / math.log(2), self.step)
+            runs.append_metrics(self.run, record)
+            runs.save_checkpoint(self.run, self.step, self.model.state_dict(), self.state(),
+                                 {"val_loss": val_loss, "train_loss": train_loss})
+            runs.prune_checkpoints(self.run, self.hp["keep_last"])
+            if self.preview:
+                self.preview(self.model, self.step, writer)
+        val_loss, improved = self.group.share((val_loss, improved))
+        self.group.barrier()
+        return val_loss, improved
+
+
+# -- from a recipe and a corpus to a trained run -------------------------------------------------
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def encode_documents(codec, docs) -> torch.Tensor:
+    return torch.tensor([t for d in docs for t in codec.encode(d.content)], dtype=torch.long)
+
+
+def prepare_run(recipe: Recipe, run: Path | None, resume: bool, data: str | None, settings: list[str],
+                seed: int | None, budget: Budget, group: Group) -> tuple[Path, dict[str, Any]]:
+    """The run directory and its config: a new one, or the one being resumed."""
+    if resume:
+        if run is None:
+            found = sorted(Path("runs").glob(f"{recipe.name}-*"), key=lambda p: p.stat().st_mtime)
+            found = [p for p in found if runs.is_run(p)]
+            if not found:
+                raise UserError(f"no {recipe.name} run under runs/ to resume; name one with --run DIR")
+            run = found[-1]
+        run = runs.open_run(run)
+        config = runs.read_config(run)
+        if config["recipe"] != recipe.name:
+            raise UserError(f"{run} is a {config['recipe']} run, not {recipe.name}")
+        if settings:
+            raise UserError("--set cannot change a run being resumed; start a new run to change settings")
+        if data is not None and data != config["data"]:
+            raise UserError(f"--data cannot change when resuming; {run} trains on {config['data']}")
+        if seed is not None and seed != config["seed"]:
+            raise UserError(f"--seed cannot change when resuming; {run} uses seed {config['seed']}")
+        if budget.to_dict():
+            config["budget"] = budget.to_dict()
+        return run, config
+    hp = recipe.hparams(settings)
+    if run is None:
+        run = group.share(runs.new_run_dir(recipe.name) if group.is_main else None)
+    elif run.exists() and any(run.iterdir()):
+        hint = "use --resume to continue it" if runs.is_run(run) else "choose an empty or new folder"
+        raise UserError(f"{run} is not empty; {hint}")
+    source = data if data is not None else recipe.default_data
+    resolved = resolve_source(source)
+    config = {
+        "recipe": recipe.name,
+        "data": source if resolved.parent == BUNDLED_DIR else str(resolved),
+        "seed": seed if seed is not None else 1,
+        "created": datetime.now().isoformat(timespec="seconds"),
+        "tunesmith_version": __version__,
+        "budget": budget.to_dict() or {"steps": recipe.default_steps},
+        "hparams": hp,
+    }
+    return run, config
+
+
+def train_recipe(recipe_name: str, data: str | None = None, run: Path | None = None,
+                 budget: Budget | None = None, settings: list[str] | None = None, seed: int | None = None,
+                 resume: bool = False) -> dict[str, Any]:
+    """Train a recipe into a run directory (new or resumed); returns a summary of the outcome."""
+    recipe = get_recipe(recipe_name)
+    group = join_group()
+    try:
+        run, config = prepare_run(recipe, run, resume, data, settings or [], seed, budget or Budget(), group)
+        hp, seed = config["hparams"], config["seed"]
+        seed_everything(seed + group.rank)
+        docs = recipe.read_corpus(config["data"])
+        train_docs, val_docs = split_by_document(docs, hp["val_fraction"])
+        codec = load_codec(run / runs.CODEC) if resume else recipe.codec.fit([d.content for d in docs])
+        train_tokens = encode_documents(codec, train_docs)
+        if len(train_tokens) < hp["seq_len"] + 1:
+            raise UserError(
+                f"{config['data']}: the training split has {len(train_tokens)} tokens, fewer than one training "
+                f"sequence ({hp['seq_len']} + 1); add material or lower --set seq_len=...")
+        val_tokens = encode_documents(codec, val_docs)
+        val_data = TokenWindows(val_tokens, hp["seq_len"]) if len(val_tokens) >= 2 else None
+        model = recipe.build_model(hp, codec.vocab_size)
+        checkpoint = runs.list_checkpoints(run)[-1] if resume and runs.list_checkpoints(run) else None
+        if checkpoint:
+            model.load_state_dict(runs.load_weights(checkpoint))
+        if group.is_main:
+            run.mkdir(parents=True, exist_ok=True)
+            config["parameters"] = sum(p.numel() for p in model.parameters())
+            runs.write_config(run, config)
+            if not resume:
+                codec.save(run / runs.CODEC)
+            info(f"{'resuming' if checkpoint else 'training'} {recipe.name} in {run}: "
+                 f"{config['parameters']:,} parameters, {len(train_tokens):,} training and {len(val_tokens):,} "
+                 f"validation tokens, on {group.device}" + (f" x{group.world_size}" if group.active else ""))
+        group.barrier()
+        trainer = Trainer(run, model, TokenWindows(train_tokens, hp["seq_len"]), val_data, hp,
+                          Budget(**config["budget"]), seed, group, preview=make_preview(recipe, codec, run, seed, hp["sample_length"]))
+        if checkpoint:
+            trainer.restore(runs.load_trainer_state(checkpoint))
+        result = trainer.fit()
+        return {"run": str(run), **result}
+    finally:
+        group.close()
+
+
+def make_preview(recipe: Recipe, codec, run: Path, seed: int, length: int):
+    """At each checkpoint: a short sample into samples/ and TensorBoard."""
+    from tunesmith.sampling import generate
+
+    def preview(model: nn.Module, step: int, writer) -> None:
+        tokens = generate(model, codec.start_tokens(), length, seed=seed + step)[0]
+        item = codec.decode(tokens)
+        (run / runs.SAMPLES).mkdir(exist_ok=True)
+        recipe.write_sample(item, run / runs.SAMPLES / f"step-{step:08d}{recipe.sample_suffix}")
+        if isinstance(item, str):
+            writer.add_text("sample", "    " + item.replace("\n", "\n    "), step)
+
+    return preview
+
