@@ -18,7 +18,8 @@ The script writes two plain-text files into ``src/tunesmith/data/lyrics/``:
     German hymn texts taken from the lyrics of the soprano part of the
     J. S. Bach chorales shipped in music21's corpus.  Syllables are joined
     using music21's syllabic information, one musical phrase (ending at a
-    fermata) per line, one chorale per block, identical texts removed.
+    fermata) per line, one chorale per block; stanzas already present
+    (same words, ignoring case and spacing) are dropped.
 
 Both files are UTF-8 with LF line endings and end with a newline.  The output
 is deterministic: running the script twice gives byte-identical files.
@@ -187,6 +188,8 @@ _CHAR_FIXES = str.maketrans({
     "\u00a0": " ",
 })
 _STANZA_NUMBER = re.compile(r"^\s*\d+\.\s*")
+# A dash inside one syllable marks a melisma split ("i – son." -> "ison.").
+_INNER_DASH = re.compile(r"(?<=\w)\s*[\u2013\u2014]\s*(?=\w)")
 
 
 def _natural_key(path) -> list:
@@ -197,6 +200,7 @@ def _natural_key(path) -> list:
 def _clean_syllable(text: str) -> str:
     text = unicodedata.normalize("NFC", text).translate(_CHAR_FIXES)
     text = _STANZA_NUMBER.sub("", text)  # "1. Was" -> "Was"
+    text = _INNER_DASH.sub("", text)
     return " ".join(text.split())
 
 
@@ -224,33 +228,43 @@ def _sing(notes, number: int, by_punctuation: bool = False) -> list[str]:
 
     A phrase ends at a fermata (the end of a chorale line), or, with
     `by_punctuation` (for encodings without fermatas), after a word ending in
-    punctuation.  Syllables whose
-    syllabic type is 'begin' or 'middle' are glued to the next syllable.
+    punctuation.  A syllable is glued to the next one when its syllabic type
+    is 'begin' or 'middle' or when it ends in a hyphen.  (A handful of
+    syllables are mis-marked in the encodings, e.g. "al ler"; they are left
+    as they are rather than guessed at.)
     """
+    # Flatten to a list of syllables (text, syllabic) and phrase breaks (None).
+    events: list[tuple[str, str | None] | None] = []
+    for n in notes:
+        for lyr in n.lyrics:
+            if lyr.number == number and lyr.text:
+                syl = _clean_syllable(lyr.text)
+                if syl:
+                    events.append((syl, lyr.syllabic))
+        if _has_fermata(n):
+            events.append(None)
+
     lines: list[str] = []
     words: list[str] = []
     current = ""
-    for n in notes:
-        for lyr in n.lyrics:
-            if lyr.number != number or not lyr.text:
-                continue
-            syl = _clean_syllable(lyr.text)
-            if not syl:
-                continue
-            glue = lyr.syllabic in ("begin", "middle") or syl.endswith("-")
-            current += syl.rstrip("-")
-            if not glue:
-                words.append(current)
-                current = ""
-                if by_punctuation and words[-1][-1] in ",;:.!?":
-                    lines.append(" ".join(words))
-                    words = []
-        if _has_fermata(n) and (words or current):
+    for event in events:
+        if event is None:
             if current:
                 words.append(current)
                 current = ""
-            lines.append(" ".join(words))
-            words = []
+            if words:
+                lines.append(" ".join(words))
+                words = []
+            continue
+        syl, syllabic = event
+        glue = syllabic in ("begin", "middle") or syl.endswith("-")
+        current += syl.rstrip("-")
+        if not glue:
+            words.append(current)
+            current = ""
+            if by_punctuation and words[-1][-1] in ",;:.!?":
+                lines.append(" ".join(words))
+                words = []
     if current:
         words.append(current)
     if words:
@@ -312,18 +326,23 @@ def build_chorales() -> tuple[str, dict]:
     stats = {"files": len(paths), "without_text": 0, "duplicates": 0, "music21": music21.__version__}
     for path in paths:
         score = corpus.parse(path)
-        stanzas = [s for s in chorale_stanzas(score) if s]
-        lines = [line for stanza in stanzas for line in stanza if line]
-        if not lines:
+        stanzas = [[line for line in s if line] for s in chorale_stanzas(score)]
+        stanzas = [s for s in stanzas if s]
+        if not stanzas:
             stats["without_text"] += 1
             continue
-        block = "\n".join(lines) + "\n"
-        key = " ".join(block.split()).casefold()
-        if key in seen:
-            stats["duplicates"] += 1
-            continue
-        seen.add(key)
-        blocks.append(block)
+        # Deduplicate stanza by stanza (ignoring case and spacing): many
+        # chorales set the same hymn verse, and some files hold two verses.
+        lines: list[str] = []
+        for stanza in stanzas:
+            key = " ".join(" ".join(stanza).split()).casefold()
+            if key in seen:
+                stats["duplicates"] += 1
+                continue
+            seen.add(key)
+            lines.extend(stanza)
+        if lines:
+            blocks.append("\n".join(lines) + "\n")
     stats["blocks"] = len(blocks)
     return "\n".join(blocks), stats
 
@@ -355,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "chorales"):
         text, stats = build_chorales()
         print(f"music21 {stats['music21']}: {stats['files']} Bach files, "
-              f"{stats['without_text']} without text, {stats['duplicates']} duplicate texts dropped")
+              f"{stats['without_text']} without text, {stats['duplicates']} duplicate stanzas dropped")
         write_text(args.out_dir / CHORALE_FILENAME, text)
     return 0
 

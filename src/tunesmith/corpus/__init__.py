@@ -49,11 +49,15 @@ def list_files(root: Path, suffixes: tuple[str, ...] | None = None) -> list[Path
 
 
 def split_by_document(docs: list[Document], val_fraction: float) -> tuple[list[Document], list[Document]]:
-    """Deterministic split: the documents whose name hashes lowest go to validation (at least one
-    when there are two or more documents), so adding files never moves an old one across."""
+    """Deterministic split by document name: a document is held out when the hash of its name
+    falls under val_fraction, so adding files never moves an old one across. A corpus too small
+    to be hit still holds out its lowest-hash document, and always keeps one for training."""
     if len(docs) < 2 or val_fraction <= 0:
         return list(docs), []
-    n_val = min(len(docs) - 1, max(1, round(len(docs) * val_fraction)))
-    ranked = sorted(docs, key=lambda d: (zlib.crc32(d.name.encode("utf-8")), d.name))
-    val_names = {d.name for d in ranked[:n_val]}
-    return [d for d in docs if d.name not in val_names], [d for d in docs if d.name in val_names]
+    def share(d: Document) -> float:
+        return zlib.crc32(d.name.encode("utf-8")) / 2**32
+
+    ranked = sorted(docs, key=lambda d: (share(d), d.name))
+    held = [d for d in ranked if share(d) < val_fraction][: len(docs) - 1] or ranked[:1]
+    names = {d.name for d in held}
+    return [d for d in docs if d.name not in names], [d for d in docs if d.name in names]

@@ -1,0 +1,76 @@
+"""Shared fixtures: tiny corpora and tiny model settings, so every test trains in seconds."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tunesmith.cli import main
+
+TINY = ["hidden_size=32", "embedding_size=16", "batch_size=8", "seq_len=32", "eval_every=5",
+        "sample_length=20", "warmup_steps=2"]
+
+VERSES = [
+    "The night is long and the river sings,",
+    "I walk alone where the cold wind rings.",
+    "Oh my darling, come home to me,",
+    "Over the hills and across the sea.",
+    "Sing me a song of the morning light,",
+    "Hold me close through the winter night.",
+]
+
+
+def lyrics_text(lines: int = 400) -> str:
+    return "\n".join(VERSES[i % len(VERSES)] + ("\n" if i % 4 == 3 else "") for i in range(lines)) + "\n"
+
+
+@pytest.fixture
+def lyrics_file(tmp_path: Path) -> Path:
+    path = tmp_path / "songs.txt"
+    path.write_text(lyrics_text(), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def lyrics_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "lyrics"
+    folder.mkdir()
+    for i in range(6):
+        (folder / f"song{i}.txt").write_text(lyrics_text(60 + 10 * i), encoding="utf-8")
+    return folder
+
+
+def tiny_args(*extra: str) -> list[str]:
+    args = []
+    for setting in TINY:
+        args += ["--set", setting]
+    return args + list(extra)
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    """Run `tunesmith ARGV` in this process; returns (exit code, stdout, stderr)."""
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def run_command(*argv: str, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run a command line in a fresh process, as a user's shell would."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
+
+
+TUNESMITH = [sys.executable, "-m", "tunesmith"]
+
+
+@pytest.fixture
+def trained_run(tmp_path: Path, lyrics_file: Path, capsys) -> Path:
+    run = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "char-rnn", "--data", str(lyrics_file), "--run", str(run),
+                           "--steps", "20", *tiny_args())
+    assert code == 0, err
+    return run

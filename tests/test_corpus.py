@@ -1,0 +1,70 @@
+import pytest
+
+from tunesmith.corpus import Document, split_by_document
+from tunesmith.corpus.text import read_text_corpus
+from tunesmith.errors import UserError
+
+
+def test_folder_skips_binary_and_counts_it(lyrics_folder, capsys):
+    (lyrics_folder / "cover.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(200))
+    docs = read_text_corpus(str(lyrics_folder))
+    err = capsys.readouterr().err
+    assert "cover.png" in err and "binary" in err
+    assert "read 6 text files" in err and "skipped 1" in err
+    assert not any("cover.png" in d.name for d in docs)
+    assert "".join(d.content for d in docs).count("The night is long") > 0
+
+
+def test_cp1252_file_is_read_with_a_warning(tmp_path, capsys):
+    path = tmp_path / "old.txt"
+    path.write_bytes("Caf\u00e9 song \u2014 \u201cquoted\u201d\n".encode("cp1252") * 50)
+    docs = read_text_corpus(str(path))
+    err = capsys.readouterr().err
+    assert "old.txt is not UTF-8; read it as cp1252" in err
+    assert "Café song — “quoted”" in "".join(d.content for d in docs)
+
+
+def test_single_file_is_cut_into_sections_at_blank_lines(lyrics_file):
+    docs = read_text_corpus(str(lyrics_file))
+    assert len(docs) >= 20
+    assert "".join(d.content for d in docs) == lyrics_file.read_text()
+    assert all(d.content.endswith("\n") for d in docs[:-1])
+
+
+@pytest.mark.parametrize("content", [b"", b"   \n\n"])
+def test_empty_corpus_is_an_error(tmp_path, content):
+    path = tmp_path / "empty.txt"
+    path.write_bytes(content)
+    with pytest.raises(UserError, match="no text in"):
+        read_text_corpus(str(path))
+
+
+def test_binary_file_given_alone_is_an_error(tmp_path):
+    path = tmp_path / "model.bin"
+    path.write_bytes(bytes(range(256)) * 10)
+    with pytest.raises(UserError, match="binary file"):
+        read_text_corpus(str(path))
+
+
+def test_split_is_deterministic_and_stable_when_files_are_added():
+    docs = [Document(f"song{i}.txt", "x") for i in range(200)]
+    train, val = split_by_document(docs, 0.1)
+    assert 8 <= len(val) <= 35 and len(train) + len(val) == 200
+    names = lambda ds: {d.name for d in ds}  # noqa: E731
+    assert names(split_by_document(list(reversed(docs)), 0.1)[1]) == names(val)
+    more = docs + [Document(f"new{i}.txt", "x") for i in range(50)]
+    train_more, val_more = split_by_document(more, 0.1)
+    assert names(train) <= names(train_more) and names(val) <= names(val_more)
+
+
+def test_tiny_corpus_still_holds_one_document_out():
+    docs = [Document("a.txt", "x"), Document("b.txt", "y")]
+    train, val = split_by_document(docs, 0.05)
+    assert len(train) == 1 and len(val) == 1
+
+
+def test_bundled_lyrics_corpus_reads():
+    docs = read_text_corpus("lyrics")
+    text = "".join(d.content for d in docs)
+    assert len(text) > 500_000
+    assert "The LORD is my shepherd" in text
