@@ -1,5 +1,6 @@
 """Sampler strategies over a stepper with known logits, and over a real RNN."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -80,9 +81,10 @@ def test_sample_on_spaces_is_greedy_inside_words():
     assert len({row[0] for row in primed}) > 3  # sampled right after a boundary
 
 
-def test_rnn_stepper_matches_a_full_forward_pass():
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_rnn_stepper_matches_a_full_forward_pass(cell):
     torch.manual_seed(0)
-    model = RNNLanguageModel(30, 8, 16, 2, "gru").eval()
+    model = RNNLanguageModel(30, 8, 16, 2, cell).eval()
     tokens = torch.randint(0, 30, (2, 12))
     full, _ = model(tokens)
     stepper = model.stepper(2)

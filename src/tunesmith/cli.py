@@ -17,7 +17,7 @@ EPILOG_TRAIN = """examples:
   tunesmith train char-rnn --data my-lyrics/ --minutes 10
   tunesmith train char-rnn --data songs.txt --set hidden_size=256 --set cell=gru
   tunesmith train char-rnn --run runs/my-run --resume      # continue where it stopped
-  torchrun --nproc_per_node 2 -m tunesmith train char-rnn  # several processes (DDP)"""
+  torchrun --nproc_per_node 2 -m tunesmith -- train char-rnn   # 2 processes (DDP)"""
 
 EPILOG_SAMPLE = """examples:
   tunesmith sample runs/char-rnn-20261121-101500 --primer "The night is" --length 400

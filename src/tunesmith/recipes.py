@@ -34,7 +34,8 @@ class Param:
             else:
                 value = kind(text)
         except ValueError:
-            raise UserError(f"--set {key}={text}: {key} takes a {kind.__name__}, e.g. {key}={self.default}") from None
+            kinds = {bool: "true or false", int: "whole number", float: "number", str: "word"}
+            raise UserError(f"--set {key}={text}: {key} takes a {kinds[kind]}, e.g. {key}={self.default}") from None
         if self.choices and value not in self.choices:
             raise UserError(f"--set {key}={text}: choose one of {', '.join(self.choices)}")
         return value

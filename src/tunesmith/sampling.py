@@ -51,14 +51,14 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0
 def choose(logits: torch.Tensor, previous: torch.Tensor, strategy: Strategy,
            generator: torch.Generator) -> torch.Tensor:
     """The next token [batch] for each sequence of the batch."""
-    greedy = logits.argmax(-1)
     if strategy.argmax:
-        return greedy
-    probs = filter_logits(logits, strategy.temperature, strategy.top_k, strategy.top_p).softmax(-1)
-    sampled = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        return logits.argmax(-1)
+    if strategy.temperature != 1.0 or strategy.top_k or strategy.top_p < 1.0:
+        logits = filter_logits(logits, strategy.temperature, strategy.top_k, strategy.top_p)
+    sampled = torch.multinomial(logits.float().softmax(-1), 1, generator=generator).squeeze(-1)
     if strategy.boundary_tokens:
         at_boundary = torch.isin(previous, torch.tensor(strategy.boundary_tokens, device=previous.device))
-        return torch.where(at_boundary, sampled, greedy)
+        return torch.where(at_boundary, sampled, logits.argmax(-1))
     return sampled
 
 
