@@ -28,6 +28,8 @@ def test_checkpoint_round_trip(tmp_path):
         assert torch.equal(a, b), name
     assert torch.equal(runs.load_trainer_state(checkpoint)["optimizer"]["x"], torch.arange(3))
     assert runs.read_config(run)["hparams"] == {"lr": 0.1}
+    assert (run / runs.CONFIG).stat().st_mode & 0o777 == runs.FILE_MODE  # not mkstemp's 0600
+    assert checkpoint["path"].stat().st_mode & 0o777 == runs.DIR_MODE
 
 
 def test_interrupted_checkpoint_write_leaves_nothing_half_written(tmp_path, monkeypatch):

@@ -29,6 +29,16 @@ META = "meta.json"
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp and mkdtemp give 0600 and 0700
+DIR_MODE = 0o777 & ~_umask()
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write a file through a temporary file and a rename, so no reader sees half of it."""
     path = Path(path)
@@ -38,6 +48,7 @@ def write_atomic(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -104,6 +115,7 @@ def save_checkpoint(run: Path, step: int, weights: dict[str, torch.Tensor],
         return final
     tmp = Path(tempfile.mkdtemp(dir=folder, prefix=f".step-{step:08d}."))
     try:
+        os.chmod(tmp, DIR_MODE)
         save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, str(tmp / WEIGHTS))
         if trainer_state is not None:
             torch.save(trainer_state, tmp / TRAINER_STATE)

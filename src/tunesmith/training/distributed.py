@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
+
+from tunesmith.errors import UserError
 
 
 def pick_device() -> torch.device:
@@ -47,6 +49,19 @@ class Group:
         box = [value]
         dist.broadcast_object_list(box, src=0)
         return box[0]
+
+    def on_main(self, work: Callable[[], Any]) -> Any:
+        """Do `work` on rank 0 only and give its result, or its UserError, to every rank."""
+        outcome = None
+        if self.is_main:
+            try:
+                outcome = ("ok", work())
+            except UserError as err:
+                outcome = ("error", str(err))
+        kind, value = self.share(outcome)
+        if kind == "error":
+            raise UserError(value)
+        return value
 
     def any(self, flag: bool) -> bool:
         """True on every rank if it is true on any rank."""

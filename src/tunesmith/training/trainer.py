@@ -100,7 +100,7 @@ class Interrupt:
 class Trainer:
     def __init__(self, run: Path, model: nn.Module, train_data: TokenWindows,
                  val_data: TokenWindows | None, hp: dict[str, Any], budget: Budget, seed: int,
-                 group: Group, preview: Callable[[nn.Module, int], None] | None = None):
+                 group: Group, preview: Callable[[nn.Module, int, Any], None] | None = None):
         self.run, self.hp, self.budget, self.seed, self.group = run, hp, budget, seed, group
         self.model = model.to(group.device)
         self.train_data, self.val_data, self.preview = train_data, val_data, preview
@@ -180,8 +180,8 @@ class Trainer:
                                                   self.group.rank, self.group.world_size)
                     batch = tuple(t.to(self.group.device, non_blocking=True) for t in batch)
                     lr = self.learning_rate()
-                    for group in self.optimizer.param_groups:
-                        group["lr"] = lr
+                    for param_group in self.optimizer.param_groups:
+                        param_group["lr"] = lr
                     loss = self.loss_module(batch)
                     self.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
@@ -207,13 +207,15 @@ class Trainer:
                             writer.add_scalar("train/lr", lr, self.step)
                             writer.add_scalar("train/grad_norm", grad_norm, self.step)
                     stop = self.group.any(interrupt.requested)
-                    if self.step % self.hp["eval_every"] == 0 or self.done():
+                    evaluated = self.step % self.hp["eval_every"] == 0 or self.done()
+                    if evaluated:
                         val_loss, improved = self._checkpoint(writer, loss_value)
                         if self._patience_ran_out(improved):
                             outcome = "stopped early"
                             break
                     if stop:
-                        self._checkpoint(writer, loss_value, validate=False)
+                        if not evaluated:
+                            self._checkpoint(writer, loss_value, validate=False)
                         outcome = "interrupted"
                         break
         finally:
@@ -277,7 +279,7 @@ def encode_documents(codec, docs) -> torch.Tensor:
 
 
 def prepare_run(recipe: Recipe, run: Path | None, resume: bool, data: str | None, settings: list[str],
-                seed: int | None, budget: Budget, group: Group) -> tuple[Path, dict[str, Any]]:
+                seed: int | None, budget: Budget) -> tuple[Path, dict[str, Any]]:
     """The run directory and its config: a new one, or the one being resumed."""
     if resume:
         if run is None:
@@ -301,8 +303,8 @@ def prepare_run(recipe: Recipe, run: Path | None, resume: bool, data: str | None
         return run, config
     hp = recipe.hparams(settings)
     if run is None:
-        run = group.share(runs.new_run_dir(recipe.name) if group.is_main else None)
-    elif run.exists() and any(run.iterdir()):
+        run = runs.new_run_dir(recipe.name)
+    elif run.exists() and (not run.is_dir() or any(run.iterdir())):
         hint = "use --resume to continue it" if runs.is_run(run) else "choose an empty or new folder"
         raise UserError(f"{run} is not empty; {hint}")
     source = data if data is not None else recipe.default_data
@@ -326,7 +328,8 @@ def train_recipe(recipe_name: str, data: str | None = None, run: Path | None = N
     recipe = get_recipe(recipe_name)
     group = join_group()
     try:
-        run, config = prepare_run(recipe, run, resume, data, settings or [], seed, budget or Budget(), group)
+        run, config = group.on_main(
+            lambda: prepare_run(recipe, run, resume, data, settings or [], seed, budget or Budget()))
         hp, seed = config["hparams"], config["seed"]
         seed_everything(seed + group.rank)
         docs = recipe.read_corpus(config["data"])
@@ -340,7 +343,7 @@ def train_recipe(recipe_name: str, data: str | None = None, run: Path | None = N
         val_tokens = encode_documents(codec, val_docs)
         val_data = TokenWindows(val_tokens, hp["seq_len"]) if len(val_tokens) >= 2 else None
         model = recipe.build_model(hp, codec.vocab_size)
-        checkpoint = runs.list_checkpoints(run)[-1] if resume and runs.list_checkpoints(run) else None
+        checkpoint = (runs.list_checkpoints(run) or [None])[-1] if resume else None
         if checkpoint:
             model.load_state_dict(runs.load_weights(checkpoint))
         if group.is_main:

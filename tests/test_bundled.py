@@ -1,0 +1,28 @@
+"""The bundled pretrained model, as `make demo` uses it."""
+
+import json
+
+from conftest import TUNESMITH, run_command
+from tunesmith import runs
+
+
+def test_bundled_model_writes_lyrics(tmp_path):
+    done = run_command(*TUNESMITH, "sample", "char-rnn-lyrics", "--primer", "Sing unto the night", "--length",
+                       "300", "--temperature", "0.7", "--seed", "1", "--out", str(tmp_path / "lyrics.txt"))
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "lyrics.txt").read_text(encoding="utf-8")
+    assert text.startswith("Sing unto the night") and len(text) == len("Sing unto the night") + 300
+    words = text.split()
+    english = {"the", "and", "of", "to", "in", "he", "his", "shall", "lord", "is", "my", "i", "that", "not"}
+    assert sum(w.lower().strip(".,;:!?") in english for w in words) >= len(words) * 0.15  # real words
+
+
+def test_bundled_model_is_trained_and_small():
+    run = runs.open_run("char-rnn-lyrics")
+    assert (run / "TRAINED.md").read_text().count("tunesmith train char-rnn") == 1
+    checkpoint = runs.find_checkpoint(run)
+    assert (checkpoint["path"] / runs.WEIGHTS).stat().st_size < 8_000_000
+    assert checkpoint["val_loss"] < 1.5
+    done = run_command(*TUNESMITH, "eval", "char-rnn-lyrics", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["loss_nats"] < 1.5
