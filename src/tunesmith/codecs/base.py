@@ -17,6 +17,7 @@ class Codec:
 
     name: ClassVar[str]
     unit: ClassVar[str] = "token"  # what one token is, for reports ("character", "sample", ...)
+    length_unit: ClassVar[str] = "token"  # what `sample --length` counts: "token", or "step" (grid codecs)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -34,14 +35,25 @@ class Codec:
         raise NotImplementedError
 
     def decode(self, tokens: list[int]) -> Any:
+        """The item of a token sequence. Must accept any sequence a sampler can produce: tokens
+        that make no sense where they stand (a note-off with no note on) are ignored."""
         raise NotImplementedError
+
+    def steps(self, token: int) -> int:
+        """Grid steps this token moves time forward (for grid codecs: melody, drums, polyphony)."""
+        return 0
+
+    def seconds(self, token: int, qpm: float) -> float:
+        """Seconds this token moves time forward at a tempo of qpm quarter notes per minute."""
+        return 0.0
 
     def unknown(self, item: Any) -> list[Any]:
         """Parts of `item` the codec cannot encode (encode leaves them out), for a warning."""
         return []
 
-    def start_tokens(self) -> list[int]:
-        """What an unprimed generation is conditioned on (not part of the output)."""
+    def start_tokens(self, style: str | None = None) -> list[int]:
+        """What an unprimed generation is conditioned on (not part of the output); codecs with
+        control tokens put the style tag's token here."""
         return [0]
 
     def boundary_tokens(self) -> list[int]:

@@ -34,7 +34,7 @@ class CharCodec(Codec):
     def decode(self, tokens: list[int]) -> str:
         return "".join(self.chars[t] for t in tokens)
 
-    def start_tokens(self) -> list[int]:
+    def start_tokens(self, style: str | None = None) -> list[int]:
         return [self.index.get("\n", 0)]
 
     def boundary_tokens(self) -> list[int]:
