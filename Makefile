@@ -23,6 +23,13 @@ demo: install
 	@echo "== new lyrics from the bundled char-rnn (out/demo/) =="
 	$(BIN)/tunesmith sample char-rnn-lyrics --primer "Sing unto the night" --length 700 \
 		--temperature 0.7 --seed $$(date +%s) | tee out/demo/lyrics-$$(date +%Y%m%d-%H%M%S).txt
+	@echo "== a folk melody from the bundled melody-rnn, continuing a bundled primer =="
+	$(BIN)/tunesmith sample melody-folk --primer src/tunesmith/primers/folk.mid --length 128 \
+		--program 73 --temperature 0.9 --plot --out out/demo/folk-melody.mid
+	@echo "== a chorale continuation from the bundled Music Transformer =="
+	$(BIN)/tunesmith sample transformer-chorales --primer src/tunesmith/primers/chorale.mid --seconds 20 \
+		--program 19 --temperature 0.9 --plot --out out/demo/chorale.mid
+	@echo "== written to out/demo/ (MIDI files open in any DAW; PNGs are piano rolls) =="
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -92,3 +92,29 @@ def test_rnn_stepper_matches_a_full_forward_pass(cell):
     assert torch.allclose(first, full[:, 4], atol=1e-5)
     for t in range(5, 12):
         assert torch.allclose(stepper.feed(tokens[:, t : t + 1]), full[:, t], atol=1e-5)
+
+
+@torch.no_grad()
+def sequence_log_prob(model, primer, tokens):
+    logits, _ = model(torch.tensor([primer + tokens[:-1]]))
+    log_probs = logits[0, len(primer) - 1 :].log_softmax(-1)
+    return float(log_probs.gather(1, torch.tensor(tokens)[:, None]).sum())
+
+
+def test_beam_search_finds_the_likeliest_sequence():
+    import itertools
+
+    from tunesmith.sampling import beam_search
+
+    torch.manual_seed(3)
+    model = RNNLanguageModel(5, 4, 8, 1).eval()
+    primer = [0]
+    best = max(itertools.product(range(5), repeat=3), key=lambda seq: sequence_log_prob(model, primer, list(seq)))
+    weights = torch.ones(5)
+    wide = beam_search(model, primer, 1, 25, Strategy(argmax=True), None, 3, weights, 3)[0]
+    assert tuple(wide) == best
+    narrow = beam_search(model, primer, 1, 1, Strategy(argmax=True), None, 3, weights, 3)[0]
+    assert narrow == generate(model, primer, 3, 1, Strategy(argmax=True))[0]  # a beam of one is greedy
+    sampled = beam_search(model, primer, 4, 3, Strategy(), 7, 6, weights, 6)
+    assert len(sampled) == 4 and all(len(row) == 6 for row in sampled)
+    assert sampled == beam_search(model, primer, 4, 3, Strategy(), 7, 6, weights, 6)  # seeded

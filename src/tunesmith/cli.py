@@ -22,7 +22,9 @@ EPILOG_TRAIN = """examples:
 EPILOG_SAMPLE = """examples:
   tunesmith sample runs/char-rnn-20261121-101500 --primer "The night is" --length 400
   tunesmith sample char-rnn-lyrics --temperature 0.7 --num-outputs 3 --out lyrics.txt
-  tunesmith sample RUN --sample-on-spaces --seed 7"""
+  tunesmith sample RUN --sample-on-spaces --seed 7
+  tunesmith sample melody-folk --primer tune.mid --primer-steps 32 --length 128 --program 73 --out new.mid
+  tunesmith sample transformer-chorales --seconds 30 --num-outputs 4 --beam 2 --plot --out out/"""
 
 
 class Parser(argparse.ArgumentParser):
@@ -71,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample = verbs.add_parser("sample", help="generate from a run", epilog=EPILOG_SAMPLE,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     sample.add_argument("run", metavar="RUN", help="a run directory, or a bundled model name")
-    sample.add_argument("--length", type=int, default=500, help="tokens to generate (characters for text)")
+    sample.add_argument("--length", type=int, help="how much to generate: characters for text, 16th-note steps "
+                        "for melody/drums/polyphony, tokens for performance/transformer (default 500, or 128 steps)")
+    sample.add_argument("--seconds", type=float, help="music: generate this many seconds instead")
     sample.add_argument("--num-outputs", type=int, default=1, metavar="K", help="outputs, generated together")
     sample.add_argument("--temperature", type=float, default=1.0, help="below 1: safer; above 1: wilder")
     sample.add_argument("--top-k", type=int, default=0, help="sample among the K likeliest tokens (0: all)")
@@ -81,10 +85,19 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--argmax", action="store_true", help="always take the likeliest token")
     mode.add_argument("--sample-on-spaces", action="store_true",
                       help="greedy inside words, sampled at word boundaries (char-rnn's third mode)")
-    sample.add_argument("--primer", help="text the output begins with and continues")
+    sample.add_argument("--beam", type=int, default=0, metavar="N",
+                        help="beam search keeping the N likeliest continuations (0: off)")
+    sample.add_argument("--primer", help="text the output begins with; for music, a MIDI file to continue")
+    sample.add_argument("--primer-steps", type=int, help="music: use only the first N 16th-note steps of the primer")
+    sample.add_argument("--primer-seconds", type=float, help="music: use only the first S seconds of the primer")
+    sample.add_argument("--no-primer-in-output", action="store_true", help="leave the primer out of the result")
+    sample.add_argument("--style", help="music: the style tag to ask for (a corpus sub-folder name)")
+    sample.add_argument("--program", type=int, help="music: General MIDI program 0-127 of the output")
+    sample.add_argument("--bpm", type=float, help="music: tempo of the output (default: the primer's, or 120)")
+    sample.add_argument("--plot", action="store_true", help="music: write a piano-roll PNG beside each MIDI file")
     sample.add_argument("--seed", type=int, help="makes the output repeatable")
     sample.add_argument("--checkpoint", default="best", help="best (default), last, or a step number")
-    sample.add_argument("--out", type=Path, help="output file or folder (text: default stdout)")
+    sample.add_argument("--out", type=Path, help="output file or folder (text: default stdout; music: .)")
 
     evaluate = verbs.add_parser("eval", help="loss of a run on its validation split or on --data",
                                 epilog="examples:\n  tunesmith eval runs/char-rnn-20261121-101500\n"
@@ -93,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run", metavar="RUN", help="a run directory, or a bundled model name")
     evaluate.add_argument("--data", help="evaluate on this file or folder instead of the validation split")
     evaluate.add_argument("--checkpoint", default="best", help="best (default), last, or a step number")
+    evaluate.add_argument("--samples", type=int, default=8,
+                          help="music: pieces generated for the musical statistics (0: skip them)")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the generated pieces")
     evaluate.add_argument("--json", action="store_true", help="print JSON only")
 
     listing = verbs.add_parser("runs", help="list runs with recipe, steps, best validation loss and date",
@@ -100,6 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
                                formatter_class=argparse.RawDescriptionHelpFormatter)
     listing.add_argument("dir", nargs="?", type=Path, default=Path("runs"), metavar="DIR")
     listing.add_argument("--json", action="store_true", help="print JSON lines")
+
+    corpus = verbs.add_parser("corpus", help="list the bundled corpora, or export one as files",
+                              epilog="examples:\n  tunesmith corpus list\n  tunesmith corpus export chorales my-chorales/",
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    corpus_verbs = corpus.add_subparsers(dest="corpus_verb", metavar="list|export", parser_class=Parser)
+    corpus_list = corpus_verbs.add_parser("list", help="the bundled corpora with their sizes")
+    corpus_list.add_argument("--json", action="store_true", help="print JSON lines")
+    corpus_export = corpus_verbs.add_parser("export", help="write a bundled corpus into a folder")
+    corpus_export.add_argument("name", metavar="NAME")
+    corpus_export.add_argument("folder", type=Path, metavar="DIR")
 
     board = verbs.add_parser("board", help="open TensorBoard on a run or a folder of runs",
                              epilog="example:\n  tunesmith board runs/", formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -131,18 +157,25 @@ def cmd_train(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from tunesmith.sampling import Strategy, sample_run
+    from tunesmith.domains import SampleOptions
+    from tunesmith.sampling import Length, Strategy, sample_run
 
+    if args.program is not None and not 0 <= args.program <= 127:
+        raise UserError("--program takes a General MIDI program number from 0 to 127")
+    if args.bpm is not None and args.bpm <= 0:
+        raise UserError("--bpm must be above 0")
+    options = SampleOptions(args.primer, args.primer_steps, args.primer_seconds, not args.no_primer_in_output,
+                            args.style, args.program, args.bpm, args.plot)
     strategy = Strategy(args.temperature, args.top_k, args.top_p, args.argmax)
-    sample_run(args.run, args.length, args.num_outputs, strategy, args.primer, args.seed, args.checkpoint,
-               args.out, args.sample_on_spaces)
+    sample_run(args.run, options, Length(args.length, args.seconds), args.num_outputs, strategy, args.beam,
+               args.seed, args.checkpoint, args.out, args.sample_on_spaces)
     return 0
 
 
 def cmd_eval(args) -> int:
     from tunesmith.evaluation import evaluate_run
 
-    result = evaluate_run(args.run, args.data, args.checkpoint)
+    result = evaluate_run(args.run, args.data, args.checkpoint, args.samples, args.seed)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -150,9 +183,17 @@ def cmd_eval(args) -> int:
     rows = [("run", result["run"]), ("checkpoint", f"step {result['checkpoint_step']}"),
             ("data", f"{result['data']} ({result['split']})"), (f"{unit}s", f"{result['tokens']:,}"),
             (f"loss (nats/{unit})", f"{result['loss_nats']:.4f}"), (f"bits/{unit}", f"{result['bits_per_unit']:.4f}")]
+    if result.get("nats_per_second") is not None:
+        rows.append(("nats/second", f"{result['nats_per_second']:.2f}"))
     for key, value in rows:
-        print(f"{key:<20} {value}")
-    print(json.dumps(result))
+        print(f"{key:<22} {value}")
+    if "music" in result:
+        from tunesmith.music_stats import format_table
+
+        print("\nmusical statistics, generated vs held-out:")
+        print(format_table(result["music"]))
+    if "saved" in result:
+        print(f"saved {result['saved']}")
     return 0
 
 
@@ -174,6 +215,26 @@ def cmd_runs(args) -> int:
     return 0
 
 
+def cmd_corpus(args) -> int:
+    from tunesmith.corpus.bundled import export_bundled, list_bundled
+
+    if args.corpus_verb == "export":
+        export_bundled(args.name, args.folder)
+        return 0
+    if args.corpus_verb != "list":
+        raise UserError("say `tunesmith corpus list` or `tunesmith corpus export NAME DIR`")
+    rows = list_bundled()
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    print(f"{'name':<10} {'files':>6} {'size':>22}  description")
+    for row in rows:
+        size = f"{row['characters']:,} chars" if "characters" in row else f"{row['notes']:,} notes, {row['minutes']} min"
+        print(f"{row['name']:<10} {row['files']:>6} {size:>22}  {row['description']}")
+    return 0
+
+
 def cmd_board(args) -> int:
     if not Path(args.run).exists():
         raise UserError(f"no such run or folder: {args.run}")
@@ -190,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verb:
         parser.print_help()
         return 2
-    commands = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "runs": cmd_runs, "board": cmd_board}
+    commands = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "runs": cmd_runs, "corpus": cmd_corpus,
+                "board": cmd_board}
     try:
         return commands[args.verb](args)
     except UserError as err:

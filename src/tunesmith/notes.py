@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tunesmith.errors import UserError
+
 NOTE_DTYPE = np.dtype([
     ("start", "f8"),      # quarter notes from the beginning
     ("end", "f8"),        # quarter notes; end > start
@@ -32,7 +34,8 @@ class Piece:
     style: str | None = None
 
     def __post_init__(self) -> None:
-        self.notes = np.sort(np.asarray(self.notes, dtype=NOTE_DTYPE), order=["start", "pitch", "end"])
+        notes = np.asarray(self.notes, dtype=NOTE_DTYPE)
+        self.notes = notes[np.lexsort((notes["end"], notes["pitch"], notes["start"]))]
 
     def with_notes(self, notes: np.ndarray) -> Piece:
         """The same piece (tempo, metre, name, style) with other notes."""
@@ -62,7 +65,7 @@ def read_midi(path: Path) -> Piece:
     signature stand for the whole piece; notes keep their metrical position."""
     from symusic import Score
 
-    score = Score(str(path), ttype="quarter")
+    score = Score(str(path), ttype="quarter", fmt="midi")  # also for .kar, which symusic does not guess
     parts = []
     for track in score.tracks:
         arrays = track.notes.numpy()
@@ -85,15 +88,13 @@ def read_midi(path: Path) -> Piece:
 
 def to_midi_bytes(piece: Piece, ticks_per_quarter: int = 480) -> bytes:
     """A standard MIDI file: one track per (program, is_drum), with tempo and time signature."""
-    import tempfile
-
     from symusic import Note, Score, Tempo, TimeSignature, Track
 
     score = Score(ticks_per_quarter)
     score.tempos.append(Tempo(0, qpm=float(piece.qpm), ttype="tick"))
     score.time_signatures.append(TimeSignature(0, *piece.time_signature, ttype="tick"))
     notes = piece.notes
-    for program, is_drum in sorted({(int(n["program"]), bool(n["is_drum"])) for n in notes}):
+    for program, is_drum in np.unique(notes[["program", "is_drum"]]).tolist():
         part = notes[(notes["program"] == program) & (notes["is_drum"] == is_drum)]
         start = np.round(part["start"] * ticks_per_quarter).astype(np.int32)
         end = np.maximum(np.round(part["end"] * ticks_per_quarter).astype(np.int32), start + 1)
@@ -101,9 +102,7 @@ def to_midi_bytes(piece: Piece, ticks_per_quarter: int = 480) -> bytes:
         track.notes = Note.from_numpy(start, end - start, part["pitch"].astype(np.int8),
                                       part["velocity"].astype(np.int8), ttype="tick")
         score.tracks.append(track)
-    with tempfile.NamedTemporaryFile(suffix=".mid") as tmp:
-        score.dump_midi(tmp.name)
-        return Path(tmp.name).read_bytes()
+    return score.dumps_midi()
 
 
 def write_midi(piece: Piece, path: Path) -> None:
@@ -111,3 +110,100 @@ def write_midi(piece: Piece, path: Path) -> None:
     from tunesmith.runs import write_atomic
 
     write_atomic(Path(path), to_midi_bytes(piece))
+
+
+# -- sequence operations: each takes a Piece and returns a new one -------------------------------
+
+
+def quantize(piece: Piece, steps_per_quarter: int = 4) -> Piece:
+    """Starts and ends snapped to the nearest step of the grid (halves round up); a note keeps at
+    least one step, so none vanishes."""
+    notes = piece.notes.copy()
+    start_steps = np.floor(notes["start"] * steps_per_quarter + 0.5)
+    end_steps = np.maximum(np.floor(notes["end"] * steps_per_quarter + 0.5), start_steps + 1)
+    notes["start"] = start_steps / steps_per_quarter
+    notes["end"] = end_steps / steps_per_quarter
+    return piece.with_notes(notes)
+
+
+def transpose(piece: Piece, semitones: int) -> Piece:
+    """Pitched notes moved by `semitones`; drum notes stay; notes pushed outside 0-127 are dropped."""
+    notes = piece.notes.copy()
+    pitched = ~notes["is_drum"]
+    notes["pitch"][pitched] += semitones
+    return piece.with_notes(notes[(notes["pitch"] >= 0) & (notes["pitch"] <= 127)])
+
+
+def trim(piece: Piece, start: float, end: float) -> Piece:
+    """The window [start, end) in quarter notes, moved to begin at 0: the notes that start in it,
+    their ends cut at `end`."""
+    notes = piece.notes[(piece.notes["start"] >= start) & (piece.notes["start"] < end)].copy()
+    notes["end"] = np.minimum(notes["end"], end)
+    notes["start"] -= start
+    notes["end"] -= start
+    return piece.with_notes(notes)
+
+
+def shift(piece: Piece, beats: float) -> Piece:
+    """Every note moved by `beats` quarter notes (later if positive); notes that would start
+    before 0 are dropped."""
+    notes = piece.notes.copy()
+    notes["start"] += beats
+    notes["end"] += beats
+    return piece.with_notes(notes[notes["start"] >= 0])
+
+
+def repeat(piece: Piece, start: float, end: float, times: int) -> Piece:
+    """The section [start, end) played `times` times where it was played once (0 removes it); what
+    follows moves later (or earlier) to make room. Notes of the section are cut at its end."""
+    if end <= start or times < 0:
+        raise UserError(f"cannot repeat [{start}, {end}) {times} times: give start < end and times >= 0")
+    length = end - start
+    notes = piece.notes
+    before = notes[notes["start"] < start]
+    section = trim(piece, start, end).notes
+    after = notes[notes["start"] >= end].copy()
+    after["start"] += (times - 1) * length
+    after["end"] += (times - 1) * length
+    copies = np.tile(section, times)
+    offsets = np.repeat(start + length * np.arange(times), len(section))
+    copies["start"] += offsets
+    copies["end"] += offsets
+    return piece.with_notes(np.concatenate([before, copies, after]))
+
+
+def stretch(piece: Piece, factor: float) -> Piece:
+    """A tempo change for augmentation: the piece lasts `factor` times as long in seconds (1.1 is
+    10% longer, 0.9 10% shorter) because its tempo is divided by it; note positions in quarter
+    notes, and so the metre and the notes' grid, are unchanged."""
+    if factor <= 0:
+        raise UserError(f"cannot stretch by {factor}: give a factor above 0 (1.1 is 10% slower)")
+    return replace(piece, qpm=piece.qpm / factor)
+
+
+def skyline(piece: Piece, program: int | None = None) -> Piece:
+    """A monophonic melody the way Magenta extracts one: of the pitched notes (of one program, if
+    given), the highest note at each onset, each cut short where the next onset begins."""
+    notes = piece.notes
+    keep = ~notes["is_drum"] if program is None else ~notes["is_drum"] & (notes["program"] == program)
+    notes = notes[keep]
+    highest = np.ones(len(notes), bool)  # the last note of each onset, as notes sort by (start, pitch)
+    highest[:-1] = notes["start"][1:] != notes["start"][:-1]
+    line = notes[highest].copy()
+    line["end"][:-1] = np.minimum(line["end"][:-1], line["start"][1:])
+    return piece.with_notes(line)
+
+
+def drum_track(piece: Piece) -> Piece:
+    """Only the drum notes."""
+    return piece.with_notes(piece.notes[piece.notes["is_drum"]])
+
+
+def split(piece: Piece, beats: float) -> list[Piece]:
+    """A long piece cut into consecutive windows of `beats` quarter notes (see `trim`: notes that
+    cross a boundary are cut there). Window k is named `name#k`; empty windows are left out."""
+    if beats <= 0:
+        raise UserError(f"cannot split into windows of {beats} quarter notes: give a length above 0")
+    windows = [replace(trim(piece, k * beats, (k + 1) * beats), name=f"{piece.name}#{k}")
+               for k in range(int(np.ceil(piece.beats / beats)))]
+    return [window for window in windows if len(window)]

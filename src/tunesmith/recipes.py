@@ -10,7 +10,8 @@ from typing import Any, Callable
 from torch import nn
 
 from tunesmith import runs
-from tunesmith.codecs import CharCodec, Codec, load_codec
+from tunesmith.codecs import CODECS, CharCodec, Codec, load_codec
+from tunesmith.domains import MIDI, TEXT
 from tunesmith.corpus import Document
 from tunesmith.corpus.text import read_text_corpus
 from tunesmith.errors import UserError
@@ -63,14 +64,14 @@ class Recipe:
     name: str
     summary: str
     example: str
-    default_data: str
+    default_data: str | None  # a bundled corpus name, or None where --data is required
     default_steps: int
     read_corpus: Callable[[str], list[Document]]
-    codec: type[Codec]
+    make_codec: Callable[[list[Any], dict[str, Any]], Codec]  # fitted on the corpus items
     build_model: Callable[[dict[str, Any], int], nn.Module]
-    sample_suffix: str
-    write_sample: Callable[[Any, Path], None]
+    domain: Any  # domains.TEXT or domains.MIDI: primers, outputs, files
     params: dict[str, Param] = field(default_factory=dict)
+    augment: Callable[[list[Any], dict[str, Any]], list[Any]] | None = None  # training items only
 
     def all_params(self) -> dict[str, Param]:
         return {**TRAINER_PARAMS, **self.params}
@@ -91,22 +92,80 @@ class Recipe:
         return values
 
 
-def write_text(text: str, path: Path) -> None:
-    runs.write_atomic(path, text.encode("utf-8"))
-
+# -- models ---------------------------------------------------------------------------------------
 
 def build_rnn(hp: dict[str, Any], vocab_size: int) -> nn.Module:
     return RNNLanguageModel(vocab_size, hp["embedding_size"], hp["hidden_size"], hp["layers"],
                             hp["cell"], hp["dropout"])
 
 
-RNN_PARAMS = {
-    "cell": Param("lstm", "recurrent cell", tuple(CELLS)),
-    "layers": Param(1, "stacked recurrent layers"),
-    "hidden_size": Param(512, "units per recurrent layer"),
-    "embedding_size": Param(64, "size of the token embedding"),
-    "dropout": Param(0.0, "dropout between layers and before the output"),
+def build_music_transformer(hp: dict[str, Any], vocab_size: int) -> nn.Module:
+    from tunesmith.models.music_transformer import MusicTransformer
+
+    return MusicTransformer(vocab_size, d_model=hp["d_model"], layers=hp["layers"], heads=hp["heads"],
+                            d_ff=hp["d_ff"], max_relative=hp["seq_len"], dropout=hp["dropout"],
+                            local_window=hp["local_window"], tie_embeddings=hp["tie_embeddings"])
+
+
+def rnn_params(layers: int, hidden_size: int, embedding_size: int, dropout: float) -> dict[str, Param]:
+    return {
+        "cell": Param("lstm", "recurrent cell", tuple(CELLS)),
+        "layers": Param(layers, "stacked recurrent layers"),
+        "hidden_size": Param(hidden_size, "units per recurrent layer"),
+        "embedding_size": Param(embedding_size, "size of the token embedding"),
+        "dropout": Param(dropout, "dropout between layers and before the output"),
+    }
+
+
+# -- music: codecs and augmentation ---------------------------------------------------------------
+
+MIDI_PARAMS = {
+    "val_fraction": Param(0.1, "share of files held out for validation (Magenta's eval ratio)"),
+    "transpose": Param(3, "augment training pieces by transposing up and down 1..N semitones (0: off)"),
+    "stretch": Param(0.0, "augment by tempo stretch of +-this fraction, e.g. 0.05 (0: off)"),
+    "sample_length": Param(256, "tokens of the preview MIDI written at each checkpoint"),
 }
+
+
+def augment_pieces(pieces: list[Any], hp: dict[str, Any]) -> list[Any]:
+    """The pieces, transposed by +-1..transpose semitones and tempo-stretched by 1+-stretch."""
+    from tunesmith import notes
+
+    out = list(pieces)
+    for semitones in range(1, hp["transpose"] + 1):
+        out += [notes.transpose(p, s) for p in pieces for s in (semitones, -semitones)]
+    if hp["stretch"] > 0:
+        out += [notes.stretch(p, f) for p in list(out) for f in (1 - hp["stretch"], 1 + hp["stretch"])]
+    return [p for p in out if len(p)]
+
+
+def fit_codec(name: str, **options: Any) -> Callable[[list[Any], dict[str, Any]], Codec]:
+    def fit(items: list[Any], hp: dict[str, Any]) -> Codec:
+        return CODECS[name].fit(items, **options)
+
+    return fit
+
+
+def fit_transformer_codec(items: list[Any], hp: dict[str, Any]) -> Codec:
+    if hp["codec"] == "miditok":
+        return CODECS["miditok"].fit(items, tokenization=hp["tokenization"])
+    return CODECS["performance"].fit(items)
+
+
+def read_midi(source: str) -> list[Document]:
+    from tunesmith.corpus.midi import read_midi_corpus
+
+    return read_midi_corpus(source)
+
+
+def midi_recipe(name: str, summary: str, example: str, default_data: str | None, codec: str,
+                params: dict[str, Param], default_steps: int = 1500, **fields: Any) -> Recipe:
+    return Recipe(name=name, summary=summary, example=example, default_data=default_data,
+                  default_steps=default_steps, read_corpus=read_midi,
+                  make_codec=fields.pop("make_codec", fit_codec(codec)),
+                  build_model=fields.pop("build_model", build_rnn), domain=MIDI,
+                  params={**MIDI_PARAMS, **params}, augment=augment_pieces, **fields)
+
 
 RECIPES: dict[str, Recipe] = {
     r.name: r
@@ -118,12 +177,41 @@ RECIPES: dict[str, Recipe] = {
             default_data="lyrics",
             default_steps=2000,
             read_corpus=read_text_corpus,
-            codec=CharCodec,
+            make_codec=lambda items, hp: CharCodec.fit(items),
             build_model=build_rnn,
-            sample_suffix=".txt",
-            write_sample=write_text,
-            params=RNN_PARAMS,
+            domain=TEXT,
+            params=rnn_params(layers=1, hidden_size=512, embedding_size=64, dropout=0.0),
         ),
+        midi_recipe(
+            "melody-rnn", "monophonic melodies on a 16th-note grid (MelodyRNN, midi-rnn)",
+            "tunesmith train melody-rnn --data tunes/ --minutes 10", "folk", "melody",
+            {**rnn_params(2, 256, 32, 0.1)}),
+        midi_recipe(
+            "drums-rnn", "drum patterns: sets of 9 drum classes per 16th-note step (DrumsRNN)",
+            "tunesmith train drums-rnn --data grooves/ --minutes 10", None, "drums",
+            {**rnn_params(2, 256, 32, 0.1), "transpose": Param(0, "no transposition for drums")}),
+        midi_recipe(
+            "polyphony-rnn", "polyphonic music as note-on/continue/step-end events (PolyphonyRNN)",
+            "tunesmith train polyphony-rnn --data chorales --minutes 10", "chorales", "polyphony",
+            {**rnn_params(2, 256, 32, 0.1)}),
+        midi_recipe(
+            "performance-rnn", "expressive performances: note-on/off, 10 ms time shifts, 32 velocities",
+            "tunesmith train performance-rnn --data piano/ --minutes 20", "chorales", "performance",
+            {**rnn_params(2, 256, 32, 0.1), "seq_len": Param(256, "tokens per training sequence")}),
+        midi_recipe(
+            "music-transformer", "decoder-only transformer with relative attention and a KV cache",
+            "tunesmith train music-transformer --data chorales --set codec=miditok --set tokenization=REMI",
+            "chorales", "performance",
+            {"d_model": Param(256, "model width"), "layers": Param(4, "transformer blocks"),
+             "heads": Param(8, "attention heads"), "d_ff": Param(1024, "feed-forward width"),
+             "dropout": Param(0.1, "dropout"), "seq_len": Param(256, "training window = relative positions"),
+             "local_window": Param(0, "attend only to the last N tokens (0: the whole window)"),
+             "tie_embeddings": Param(True, "share input embedding and output head"),
+             "lr": Param(1e-3, "peak learning rate of AdamW"), "warmup_steps": Param(200, "warm-up steps"),
+             "batch_size": Param(32, "sequences per step (per process under torchrun)"),
+             "codec": Param("performance", "event vocabulary", ("performance", "miditok")),
+             "tokenization": Param("REMI", "miditok tokenization when codec=miditok (REMI, TSD, MIDILike...)")},
+            make_codec=fit_transformer_codec, build_model=build_music_transformer),
     ]
 }
 

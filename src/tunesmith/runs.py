@@ -116,7 +116,8 @@ def save_checkpoint(run: Path, step: int, weights: dict[str, torch.Tensor],
     tmp = Path(tempfile.mkdtemp(dir=folder, prefix=f".step-{step:08d}."))
     try:
         os.chmod(tmp, DIR_MODE)
-        save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, str(tmp / WEIGHTS))
+        # cloned: safetensors refuses tensors that share memory (tied embeddings)
+        save_file({k: v.detach().cpu().clone() for k, v in weights.items()}, str(tmp / WEIGHTS))
         if trainer_state is not None:
             torch.save(trainer_state, tmp / TRAINER_STATE)
         (tmp / META).write_text(json.dumps({"step": step, **meta}), encoding="utf-8")

@@ -12,7 +12,8 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from tunesmith.errors import UserError, info, warn
+from tunesmith.domains import SampleOptions
+from tunesmith.errors import UserError, info
 
 
 @dataclass
@@ -107,6 +108,47 @@ def generate(model: torch.nn.Module, primer: list[int], length: int, num_outputs
     return torch.stack(columns, dim=1).tolist()
 
 
+@torch.no_grad()
+def beam_search(model: torch.nn.Module, primer: list[int], num_outputs: int, beam: int, strategy: Strategy,
+                seed: int | None, max_tokens: int, weights: torch.Tensor, target: float) -> list[list[int]]:
+    """Stochastic beam search (Magenta's): every beam branches into `beam` candidates drawn by the
+    strategy, and the `beam` likeliest continuations of each output survive. Stops when each
+    output's best beam reaches `target` (measured by the per-token `weights`) or at max_tokens."""
+    device = next(model.parameters()).device
+    model.eval()
+    generator = make_generator(device, seed)
+    rows = num_outputs * beam
+    stepper = model.stepper(rows)
+    logits = stepper.feed(torch.tensor(primer, dtype=torch.long, device=device).expand(rows, -1))
+    scores = torch.full((num_outputs, beam), float("-inf"), device=device)
+    scores[:, 0] = 0.0  # all beams start identical: let only the first one branch
+    history = torch.zeros(rows, 0, dtype=torch.long, device=device)
+    progress = torch.zeros(rows, device=device)
+    weights = weights.to(device)
+    group_start = torch.arange(num_outputs, device=device)[:, None] * beam
+    for _ in range(max_tokens):
+        log_probs = logits.float().log_softmax(-1)
+        branch = min(beam, log_probs.size(-1))
+        if strategy.argmax:
+            candidates = log_probs.topk(branch, dim=-1).indices
+        else:
+            probs = filter_logits(logits, strategy.temperature, strategy.top_k, strategy.top_p).softmax(-1)
+            enough = bool(((probs > 0).sum(-1) >= branch).all())
+            candidates = torch.multinomial(probs, branch, replacement=not enough, generator=generator)
+        totals = (scores.reshape(rows, 1) + log_probs.gather(1, candidates)).reshape(num_outputs, beam * branch)
+        best = totals.topk(beam, dim=-1)
+        parents = (group_start + best.indices // branch).reshape(-1)
+        chosen = candidates.reshape(num_outputs, beam * branch).gather(1, best.indices).reshape(-1)
+        stepper.reorder(parents)
+        history = torch.cat([history[parents], chosen[:, None]], dim=1)
+        progress = progress[parents] + weights[chosen]
+        scores = best.values
+        if bool((progress.reshape(num_outputs, beam)[:, 0] >= target).all()):
+            break
+        logits = stepper.feed(chosen[:, None])
+    return [history[g * beam].tolist() for g in range(num_outputs)]
+
+
 # -- sampling a run (the `tunesmith sample` verb) ------------------------------------------------
 
 def free_path(path: Path) -> Path:
@@ -131,46 +173,88 @@ def output_paths(out: Path, count: int, suffix: str) -> list[Path]:
     return [free_path(out.with_name(f"{out.stem}-{i}{out.suffix}")) for i in range(1, count + 1)]
 
 
-def sample_run(name: str | Path, length: int = 500, num_outputs: int = 1, strategy: Strategy | None = None,
-               primer: str | None = None, seed: int | None = None, checkpoint: str = "best",
-               out: Path | None = None, sample_on_spaces: bool = False) -> list[Any]:
-    """Generate from a run; outputs go to files under `out`, or to stdout for text. Returns them."""
+@dataclass
+class Length:
+    """How long each output is: `amount` of the codec's length unit, or `seconds` of music."""
+
+    amount: int | None = None  # default: 128 steps for grid codecs, 500 tokens for others
+    seconds: float | None = None
+
+    def weights(self, codec, vocab_size: int, qpm: float) -> tuple[torch.Tensor, float, str]:
+        """Per-token progress, the target, and its unit."""
+        amount = self.amount or (128 if codec.length_unit == "step" else 500)
+        if self.seconds is not None:
+            weights = torch.tensor([codec.seconds(t, qpm) for t in range(vocab_size)])
+            if not bool(weights.any()):
+                raise UserError(f"--seconds is not available for a {codec.name} model; use --length")
+            return weights, self.seconds, "s"
+        if codec.length_unit == "step":
+            return torch.tensor([float(codec.steps(t)) for t in range(vocab_size)]), amount, "step"
+        return torch.ones(vocab_size), amount, "tok"
+
+
+def sample_run(name: str | Path, options: SampleOptions | None = None, length: Length | None = None,
+               num_outputs: int = 1, strategy: Strategy | None = None, beam: int = 0, seed: int | None = None,
+               checkpoint: str = "best", out: Path | None = None, sample_on_spaces: bool = False) -> list[Any]:
+    """Generate from a run; outputs go to files under `out` (text: to stdout without it). Returns them."""
     from tunesmith.recipes import load_run
 
-    strategy = strategy or Strategy()
+    options, length, strategy = options or SampleOptions(), length or Length(), strategy or Strategy()
     strategy.check()
-    if length < 1 or num_outputs < 1:
-        raise UserError("--length and --num-outputs must be at least 1")
+    if (length.amount is not None and length.amount < 1) or num_outputs < 1 or beam < 0 or (length.seconds is not None and length.seconds <= 0):
+        raise UserError("--length, --seconds and --num-outputs must be above 0, --beam 0 or more")
     loaded = load_run(name, checkpoint)
-    codec = loaded.codec
-    primer_tokens: list[int] = []
-    if primer:
-        unknown = codec.unknown(primer)
-        if unknown:
-            shown = " ".join(repr(u) for u in unknown[:20])
-            warn(f"the primer has {len(unknown)} character(s) this model never saw, left out: {shown}")
-        primer_tokens = codec.encode(primer)
+    codec, domain, model = loaded.codec, loaded.recipe.domain, loaded.model
+    context, prefix = domain.context(codec, options)
     if sample_on_spaces:
         strategy.boundary_tokens = codec.boundary_tokens()
-    context = primer_tokens or codec.start_tokens()
-    to_stdout = out is None and loaded.recipe.sample_suffix == ".txt"
-    if to_stdout and num_outputs == 1:  # stream text as it comes
-        sys.stdout.write(codec.decode(primer_tokens))
-        new = []
-        for token in stream(loaded.model, context, length, 1, strategy, seed):
-            new.append(int(token[0]))
-            sys.stdout.write(codec.decode(new[-1:]))
-            sys.stdout.flush()
-        sys.stdout.write("\n")
-        return [codec.decode(primer_tokens + new)]
-    generated = generate(loaded.model, context, length, num_outputs, strategy, seed, progress=True)
-    items = [codec.decode(primer_tokens + tokens) for tokens in generated]
+    weights, target, unit = length.weights(codec, codec.vocab_size, domain.qpm(options))
+    max_tokens = int(target) if unit == "tok" else 100_000
+    to_stdout = out is None and domain.to_stdout
+    echo = codec if to_stdout and num_outputs == 1 and not beam else None  # stream text as it comes
+    if echo:
+        sys.stdout.write(domain.finish(codec, prefix, options))
+    if beam:
+        sequences = beam_search(model, context, num_outputs, beam, strategy, seed, max_tokens, weights, target)
+    else:
+        sequences = generate_until(model, context, num_outputs, strategy, seed, max_tokens, weights, target, unit,
+                                   echo)
+    items = [domain.finish(codec, prefix + tokens, options) for tokens in sequences]
     if to_stdout:
         for i, item in enumerate(items, 1):
-            sys.stdout.write(f"--- sample {i} ---\n{item}\n")
+            sys.stdout.write("\n" if echo else f"--- sample {i} ---\n{item}\n" if num_outputs > 1 else f"{item}\n")
         return items
-    paths = output_paths(Path(out if out is not None else "."), num_outputs, loaded.recipe.sample_suffix)
+    paths = output_paths(Path(out if out is not None else "."), num_outputs, domain.suffix)
     for item, path in zip(items, paths):
-        loaded.recipe.write_sample(item, path)
+        domain.write(item, path, options)
         info(f"wrote {path}")
     return items
+
+
+def generate_until(model: torch.nn.Module, context: list[int], num_outputs: int, strategy: Strategy,
+                   seed: int | None, max_tokens: int, weights: torch.Tensor, target: float, unit: str,
+                   echo=None) -> list[list[int]]:
+    """Sample until every output reaches `target`; each output is cut where it reached it. With
+    `echo` (a text codec), the single output is written to stdout as it is made."""
+    progress = torch.zeros(num_outputs)
+    cut = [0] * num_outputs
+    columns = []
+    bar = tqdm(total=round(target, 2), unit=unit, desc="sampling", leave=False, dynamic_ncols=True,
+               disable=echo is not None)
+    for step, tokens in enumerate(stream(model, context, max_tokens, num_outputs, strategy, seed), 1):
+        tokens = tokens.cpu()
+        columns.append(tokens)
+        if echo is not None:
+            sys.stdout.write(echo.decode(tokens.tolist()))
+            sys.stdout.flush()
+        before = float(progress.min())
+        progress += weights[tokens]
+        for k in range(num_outputs):
+            if not cut[k] and progress[k] >= target:
+                cut[k] = step
+        bar.update(round(min(float(progress.min()), target) - before, 2))
+        if all(cut):
+            break
+    bar.close()
+    rows = torch.stack(columns, dim=1).tolist() if columns else [[] for _ in range(num_outputs)]
+    return [row[: cut[k] or len(row)] for k, row in enumerate(rows)]

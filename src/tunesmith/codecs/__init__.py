@@ -1,6 +1,12 @@
 """Codecs: reversible mappings between a domain item and a token sequence, saved with a run."""
 
-from tunesmith.codecs.base import Codec, load_codec
+from tunesmith.codecs.base import CODECS, Codec, load_codec
 from tunesmith.codecs.chars import CharCodec
+from tunesmith.codecs.drums import DrumsCodec
+from tunesmith.codecs.melody import MelodyCodec
+from tunesmith.codecs.miditok_codec import MiditokCodec
+from tunesmith.codecs.performance import PerformanceCodec
+from tunesmith.codecs.polyphony import PolyphonyCodec
 
-__all__ = ["Codec", "CharCodec", "load_codec"]
+__all__ = ["CODECS", "Codec", "CharCodec", "DrumsCodec", "MelodyCodec", "MiditokCodec", "PerformanceCodec",
+           "PolyphonyCodec", "load_codec"]

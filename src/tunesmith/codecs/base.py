@@ -18,10 +18,12 @@ class Codec:
     name: ClassVar[str]
     unit: ClassVar[str] = "token"  # what one token is, for reports ("character", "sample", ...)
     length_unit: ClassVar[str] = "token"  # what `sample --length` counts: "token", or "step" (grid codecs)
+    absolute_time: ClassVar[bool] = False  # decoded times are seconds (performance), not a metric grid
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        CODECS[cls.name] = cls
+        if "name" in cls.__dict__:  # shared bases without a name of their own are not codecs
+            CODECS[cls.name] = cls
 
     @classmethod
     def fit(cls, items: list[Any]) -> Codec:

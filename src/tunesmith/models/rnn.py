@@ -54,6 +54,13 @@ class RNNStepper:
         logits, self.state = self.model(tokens, self.state)
         return logits[:, -1]
 
+    def reorder(self, rows: torch.Tensor) -> None:
+        """Keep (and duplicate) the given batch rows of the state, for beam search."""
+        if isinstance(self.state, tuple):
+            self.state = tuple(part.index_select(1, rows) for part in self.state)
+        elif self.state is not None:
+            self.state = self.state.index_select(1, rows)
+
     def _step(self, token: torch.Tensor) -> torch.Tensor:
         rnn = self.model.rnn
         lstm = isinstance(rnn, nn.LSTM)

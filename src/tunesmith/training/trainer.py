@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from tunesmith import __version__, runs
 from tunesmith.codecs import load_codec
-from tunesmith.corpus import BUNDLED_DIR, resolve_source, split_by_document
+from tunesmith.corpus import split_by_document
 from tunesmith.errors import UserError, info
 from tunesmith.recipes import Recipe, get_recipe
 from tunesmith.training.data import TokenWindows
@@ -274,8 +274,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def encode_documents(codec, docs) -> torch.Tensor:
-    return torch.tensor([t for d in docs for t in codec.encode(d.content)], dtype=torch.long)
+def encode_items(codec, items) -> torch.Tensor:
+    """One token stream of every item, one after the other."""
+    return torch.tensor([t for item in items for t in codec.encode(item)], dtype=torch.long)
 
 
 def prepare_run(recipe: Recipe, run: Path | None, resume: bool, data: str | None, settings: list[str],
@@ -308,10 +309,12 @@ def prepare_run(recipe: Recipe, run: Path | None, resume: bool, data: str | None
         hint = "use --resume to continue it" if runs.is_run(run) else "choose an empty or new folder"
         raise UserError(f"{run} is not empty; {hint}")
     source = data if data is not None else recipe.default_data
-    resolved = resolve_source(source)
+    if source is None:
+        raise UserError(f"{recipe.name} has no bundled corpus; give your MIDI files with --data FOLDER")
+    path = Path(source).expanduser()
     config = {
         "recipe": recipe.name,
-        "data": source if resolved.parent == BUNDLED_DIR else str(resolved),
+        "data": str(path.resolve()) if path.exists() else source,  # a path, or a bundled corpus name
         "seed": seed if seed is not None else 1,
         "created": datetime.now().isoformat(timespec="seconds"),
         "tunesmith_version": __version__,
@@ -334,13 +337,16 @@ def train_recipe(recipe_name: str, data: str | None = None, run: Path | None = N
         seed_everything(seed + group.rank)
         docs = recipe.read_corpus(config["data"])
         train_docs, val_docs = split_by_document(docs, hp["val_fraction"])
-        codec = load_codec(run / runs.CODEC) if resume else recipe.codec.fit([d.content for d in docs])
-        train_tokens = encode_documents(codec, train_docs)
+        codec = load_codec(run / runs.CODEC) if resume else recipe.make_codec([d.content for d in docs], hp)
+        train_items = [d.content for d in train_docs]
+        if recipe.augment:
+            train_items = recipe.augment(train_items, hp)
+        train_tokens = encode_items(codec, train_items)
         if len(train_tokens) < hp["seq_len"] + 1:
             raise UserError(
                 f"{config['data']}: the training split has {len(train_tokens)} tokens, fewer than one training "
                 f"sequence ({hp['seq_len']} + 1); add material or lower --set seq_len=...")
-        val_tokens = encode_documents(codec, val_docs)
+        val_tokens = encode_items(codec, [d.content for d in val_docs])
         val_data = TokenWindows(val_tokens, hp["seq_len"]) if len(val_tokens) >= 2 else None
         model = recipe.build_model(hp, codec.vocab_size)
         checkpoint = (runs.list_checkpoints(run) or [None])[-1] if resume else None
@@ -368,15 +374,15 @@ def train_recipe(recipe_name: str, data: str | None = None, run: Path | None = N
 
 def make_preview(recipe: Recipe, codec, run: Path, seed: int, length: int):
     """At each checkpoint: a short sample into samples/ and TensorBoard."""
+    from tunesmith.domains import SampleOptions
     from tunesmith.sampling import generate
 
     def preview(model: nn.Module, step: int, writer) -> None:
         tokens = generate(model, codec.start_tokens(), length, seed=seed + step)[0]
-        item = codec.decode(tokens)
+        item = recipe.domain.finish(codec, tokens, SampleOptions())
         (run / runs.SAMPLES).mkdir(exist_ok=True)
-        recipe.write_sample(item, run / runs.SAMPLES / f"step-{step:08d}{recipe.sample_suffix}")
+        recipe.domain.write(item, run / runs.SAMPLES / f"step-{step:08d}{recipe.domain.suffix}", SampleOptions())
         if isinstance(item, str):
             writer.add_text("sample", "    " + item.replace("\n", "\n    "), step)
 
     return preview
-

@@ -1,0 +1,133 @@
+"""The shared base of the music codecs: event tokens first, then START and one token per style tag;
+and the 16th-note grid that the melody, drums and polyphony codecs quantize notes to."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from tunesmith.codecs.base import Codec
+from tunesmith.errors import UserError
+from tunesmith.notes import Piece, make_notes
+
+DECODED_VELOCITY = 100  # the velocity of decoded notes where a codec has none (Magenta's default)
+
+
+@dataclass
+class EventCodec(Codec):
+    """Token ids 0..event_count-1 are the codec's music events, START follows, then one token per
+    style tag seen by `fit`. Every encoded piece begins with START and its style token (if any).
+    Subclasses are dataclasses whose fields are their options; they implement `event_count`,
+    `encode_events` and `decode_events`."""
+
+    styles: list[str] = field(default_factory=list)
+
+    @classmethod
+    def fit(cls, pieces: list[Piece], **options: Any) -> EventCodec:
+        """A codec with these options whose style tokens are the style tags of `pieces`."""
+        names = sorted(f.name for f in fields(cls) if f.name != "styles")
+        unknown = sorted(set(options) - set(names))
+        if unknown:
+            raise UserError(f"the {cls.name} codec has no option {', '.join(unknown)}; "
+                            f"its options are {', '.join(names)}")
+        return cls(**options, styles=style_tags(pieces))
+
+    @property
+    def event_count(self) -> int:
+        raise NotImplementedError
+
+    def encode_events(self, piece: Piece) -> list[int]:
+        raise NotImplementedError
+
+    def decode_events(self, events: list[int]) -> Piece:
+        """The piece of a sequence of event ids; any sequence, sense or not, gives a valid piece."""
+        raise NotImplementedError
+
+    @property
+    def start_token(self) -> int:
+        """The id of START; the style tokens follow it."""
+        return self.event_count
+
+    @property
+    def vocab_size(self) -> int:
+        return self.event_count + 1 + len(self.styles)
+
+    def start_tokens(self, style: str | None = None) -> list[int]:
+        if style is None:
+            return [self.start_token]
+        if style not in self.styles:
+            known = ", ".join(self.styles) or "none (the corpus had no style tags)"
+            raise UserError(f"unknown style {style!r}; this model knows: {known}")
+        return [self.start_token, self.start_token + 1 + self.styles.index(style)]
+
+    def encode(self, piece: Piece) -> list[int]:
+        """START, the piece's style token (left out for a style the codec does not know), the events."""
+        style = piece.style if piece.style in self.styles else None
+        return self.start_tokens(style) + self.encode_events(piece)
+
+    def decode(self, tokens: list[int]) -> Piece:
+        """The piece of the event tokens, with the style of the first style token; START and ids
+        outside the vocabulary are skipped."""
+        tokens = [int(t) for t in tokens]
+        piece = self.decode_events([t for t in tokens if 0 <= t < self.event_count])
+        styles = [self.styles[t - self.start_token - 1] for t in tokens if self.start_token < t < self.vocab_size]
+        piece.style = styles[0] if styles else None
+        return piece
+
+    def unknown(self, piece: Piece) -> list[str]:
+        return [f"style {piece.style}"] if piece.style and piece.style not in self.styles else []
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EventCodec:
+        return cls(**data)
+
+
+@dataclass
+class GridCodec(EventCodec):
+    """An event codec on a grid of `steps_per_quarter` steps (16th notes by default); decoded
+    pieces are at 120 qpm with velocity 100 and program 0, for the sampler to set."""
+
+    unit = "step"
+    length_unit = "step"
+    steps_per_quarter: int = 4
+
+    def steps(self, token: int) -> int:
+        """One step per event token (melody, drums); polyphony counts its STEP_END tokens only."""
+        return int(0 <= token < self.event_count)
+
+    def seconds(self, token: int, qpm: float) -> float:
+        return self.steps(token) * 60.0 / (qpm * self.steps_per_quarter)
+
+    def step_numbers(self, beats: np.ndarray) -> np.ndarray:
+        """Times on the grid (see `notes.quantize`), in quarter notes, as step numbers."""
+        return np.rint(beats * self.steps_per_quarter).astype(np.int64)
+
+    def notes_from_steps(self, rows: list[tuple[int, int, int]], is_drum: bool = False) -> Piece:
+        """A piece of (start step, end step, pitch) notes."""
+        scale = self.steps_per_quarter
+        return Piece(make_notes([(start / scale, end / scale, pitch, DECODED_VELOCITY, 0, is_drum)
+                                 for start, end, pitch in rows]))
+
+
+def style_tags(pieces: list[Piece]) -> list[str]:
+    return sorted({piece.style for piece in pieces if piece.style})
+
+
+def fold_into_range(pitches: np.ndarray, low: int, high: int) -> np.ndarray:
+    """Pitches moved by whole octaves into low..high (a range of at least an octave)."""
+    below, above = pitches < low, pitches > high
+    pitches = pitches.copy()
+    pitches[below] += 12 * ((low - pitches[below] + 11) // 12)
+    pitches[above] -= 12 * ((pitches[above] - high + 11) // 12)
+    return pitches
+
+
+def check_pitch_range(codec: str, low: int, high: int) -> None:
+    if not (0 <= low and high <= 127 and high - low >= 11):
+        raise UserError(f"the {codec} codec needs 0 <= min_pitch, max_pitch <= 127 and at least an "
+                        f"octave between them; got {low}..{high}")

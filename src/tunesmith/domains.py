@@ -1,0 +1,129 @@
+"""How each kind of material meets the sampler: a primer becomes tokens, tokens become an item
+(text, or a Piece of music), and an item becomes a file. Text and MIDI today; audio later."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from tunesmith.codecs import Codec
+from tunesmith.errors import UserError, warn
+
+STEPS_PER_QUARTER = 4  # what --primer-steps counts: 16th notes
+
+
+@dataclass
+class SampleOptions:
+    """What a user asks of the output beyond the decoding strategy."""
+
+    primer: str | None = None  # text, or a MIDI file's path
+    primer_steps: int | None = None
+    primer_seconds: float | None = None
+    primer_in_output: bool = True
+    style: str | None = None
+    program: int | None = None
+    bpm: float | None = None
+    plot: bool = False
+
+
+class TextDomain:
+    name = "text"
+    suffix = ".txt"
+    to_stdout = True  # with no --out, text goes to stdout
+
+    def context(self, codec: Codec, options: SampleOptions) -> tuple[list[int], list[int]]:
+        """(the tokens generation is conditioned on, the tokens every output begins with)."""
+        refuse_options(self, options, "primer_steps", "primer_seconds", "program", "bpm", "plot", "style")
+        if not options.primer:
+            return codec.start_tokens(), []
+        unknown = codec.unknown(options.primer)
+        if unknown:
+            shown = " ".join(repr(u) for u in unknown[:20])
+            warn(f"the primer has {len(unknown)} character(s) this model never saw, left out: {shown}")
+        tokens = codec.encode(options.primer)
+        return (tokens or codec.start_tokens()), (tokens if options.primer_in_output else [])
+
+    def qpm(self, options: SampleOptions) -> float:
+        return 120.0
+
+    def finish(self, codec: Codec, tokens: list[int], options: SampleOptions) -> str:
+        return codec.decode(tokens)
+
+    def write(self, item: str, path: Path, options: SampleOptions) -> None:
+        from tunesmith.runs import write_atomic
+
+        write_atomic(path, item.encode("utf-8"))
+
+
+class MidiDomain:
+    name = "midi"
+    suffix = ".mid"
+    to_stdout = False
+
+    def read_primer(self, options: SampleOptions):
+        from tunesmith import notes
+
+        path = Path(options.primer)
+        if not path.is_file():
+            raise UserError(f"--primer {path}: no such MIDI file")
+        try:
+            piece = notes.read_midi(path)
+        except Exception as err:  # symusic raises plain RuntimeErrors on bad files
+            raise UserError(f"--primer {path} is not a readable MIDI file ({err})") from None
+        if options.primer_steps is not None:
+            piece = notes.trim(piece, 0, options.primer_steps / STEPS_PER_QUARTER)
+        if options.primer_seconds is not None:
+            piece = notes.trim(piece, 0, options.primer_seconds * piece.qpm / 60)
+        if options.style:
+            piece.style = options.style
+        return piece
+
+    def context(self, codec: Codec, options: SampleOptions) -> tuple[list[int], list[int]]:
+        start = codec.start_tokens(options.style)
+        if not options.primer:
+            return start, []
+        tokens = codec.encode(self.read_primer(options))
+        if len(tokens) <= len(start):
+            raise UserError(f"--primer {options.primer} has no notes this model can use "
+                            f"(a {codec.name} model); give another file or leave the primer out")
+        return tokens, (tokens if options.primer_in_output else start)
+
+    def qpm(self, options: SampleOptions) -> float:
+        if options.bpm:
+            return options.bpm
+        return self.read_primer(options).qpm if options.primer else 120.0
+
+    def finish(self, codec: Codec, tokens: list[int], options: SampleOptions):
+        """The decoded piece with the asked-for program and tempo; a performance keeps its
+        timing in seconds when the tempo changes."""
+        piece = codec.decode(tokens)
+        qpm = self.qpm(options)
+        notes = piece.notes.copy()
+        if codec.absolute_time and qpm != piece.qpm:
+            notes["start"] *= qpm / piece.qpm
+            notes["end"] *= qpm / piece.qpm
+        if options.program is not None:
+            notes["program"][~notes["is_drum"]] = options.program
+        return replace(piece, notes=notes, qpm=qpm)
+
+    def write(self, piece, path: Path, options: SampleOptions) -> None:
+        from tunesmith.notes import write_midi
+
+        write_midi(piece, path)
+        if options.plot:
+            from tunesmith.plots import piano_roll_png
+
+            piano_roll_png(piece, path.with_suffix(".png"))
+
+
+def refuse_options(domain: Any, options: SampleOptions, *names: str) -> None:
+    for name in names:
+        value = getattr(options, name)
+        if value not in (None, False):
+            flag = "--" + name.replace("_", "-")
+            raise UserError(f"{flag} is for music runs; this is a {domain.name} run")
+
+
+TEXT = TextDomain()
+MIDI = MidiDomain()
