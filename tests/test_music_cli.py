@@ -1,6 +1,7 @@
 """End to end per music recipe, as a musician types it: train a few steps on a tiny MIDI corpus,
 sample with a primer, open the MIDI files and check notes, program, tempo and the piano roll."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,7 @@ def test_train_and_sample_each_music_recipe(recipe, midi_folder, tmp_path, capsy
     assert [p.name for p in written] == ["new-1.mid", "new-2.mid"]
     for path in written:
         piece = read_midi(path)
-        assert abs(piece.qpm - 90) < 0.01
+        assert abs(piece.qpm - 90) < 0.01 and piece.time_signature == (4, 4)
         assert path.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
         kept = piece.notes[piece.notes["start"] < 3.75]  # the primer's first bar is in the output
         if recipe == "drums-rnn":
@@ -85,13 +86,14 @@ def test_primer_left_out_seconds_beam_and_style(midi_folder, tmp_path, capsys):
                              *COMMON, *RECIPES["performance-rnn"])
     assert code == 0, err
     primer = tmp_path / "primer.mid"
-    write_midi(tune(5), primer)
+    write_midi(replace(tune(5), time_signature=(3, 4)), primer)
     code, out, err = run_cli(capsys, "sample", str(run), "--primer", str(primer), "--no-primer-in-output",
                              "--seconds", "3", "--style", "reels", "--beam", "2", "--seed", "2",
                              "--out", str(tmp_path / "cont.mid"))
     assert code == 0, err
     piece = read_midi(tmp_path / "cont.mid")
     assert piece.seconds <= 3.0 + 1.0  # the length asked for, not the primer's 9.6 s plus more
+    assert piece.time_signature == (3, 4)  # the primer's metre
     code, out, err = run_cli(capsys, "sample", str(run), "--style", "polkas", "--out", str(tmp_path / "x.mid"))
     assert code != 0 and "polkas" in err and "reels" in err
     codec = runs.read_config(run)

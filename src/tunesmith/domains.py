@@ -105,7 +105,8 @@ class MidiDomain:
             notes["end"] *= qpm / piece.qpm
         if options.program is not None:
             notes["program"][~notes["is_drum"]] = options.program
-        return replace(piece, notes=notes, qpm=qpm)
+        metre = self.read_primer(options).time_signature if options.primer else piece.time_signature
+        return replace(piece, notes=notes, qpm=qpm, time_signature=metre)
 
     def write(self, piece, path: Path, options: SampleOptions) -> None:
         from tunesmith.notes import write_midi
@@ -114,7 +115,7 @@ class MidiDomain:
         if options.plot:
             from tunesmith.plots import piano_roll_png
 
-            piano_roll_png(piece, path.with_suffix(".png"))
+            piano_roll_png(replace(piece, name=path.name), path.with_suffix(".png"))
 
 
 def refuse_options(domain: Any, options: SampleOptions, *names: str) -> None:
