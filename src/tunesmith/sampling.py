@@ -239,8 +239,9 @@ def generate_until(model: torch.nn.Module, context: list[int], num_outputs: int,
     progress = torch.zeros(num_outputs)
     cut = [0] * num_outputs
     columns = []
-    bar = tqdm(total=round(target, 2), unit=unit, desc="sampling", leave=False, dynamic_ncols=True,
-               disable=echo is not None)
+    count = "{n:.1f}/{total:.1f}" if unit == "s" else "{n:.0f}/{total:.0f}"
+    bar = tqdm(total=target, unit=unit, desc="sampling", leave=False, dynamic_ncols=True, disable=echo is not None,
+               bar_format="{l_bar}{bar}| " + count + " {unit} [{elapsed}<{remaining}]")
     for step, tokens in enumerate(stream(model, context, max_tokens, num_outputs, strategy, seed), 1):
         tokens = tokens.cpu()
         columns.append(tokens)
@@ -252,7 +253,7 @@ def generate_until(model: torch.nn.Module, context: list[int], num_outputs: int,
         for k in range(num_outputs):
             if not cut[k] and progress[k] >= target:
                 cut[k] = step
-        bar.update(round(min(float(progress.min()), target) - before, 2))
+        bar.update(min(float(progress.min()), target) - before)
         if all(cut):
             break
     bar.close()

@@ -62,29 +62,38 @@ class PerformanceCodec(EventCodec):
         return (lowest + highest) // 2
 
     def encode_events(self, piece: Piece) -> list[int]:
+        """Vectorised: every note change (a note-off or a note-on) becomes its time shifts since the
+        change before it, a VELOCITY event where the bin changes (note-ons only), and its note event."""
         notes = piece.notes[~piece.notes["is_drum"]]
         steps_per_beat = self.steps_per_second * 60.0 / piece.qpm
         starts = np.floor(notes["start"] * steps_per_beat + 0.5).astype(np.int64)
         ends = np.maximum(np.floor(notes["end"] * steps_per_beat + 0.5).astype(np.int64), starts + 1)
-        changes = []  # (step, is_on, pitch, velocity)
-        for start, end, pitch, velocity in zip(starts.tolist(), ends.tolist(), notes["pitch"].tolist(),
-                                               notes["velocity"].tolist()):
-            changes += [(start, True, pitch, velocity), (end, False, pitch, velocity)]
-        changes.sort(key=lambda change: change[:3])  # at each step note-offs, then note-ons, by pitch
-        events, now, last_bin = [], 0, None
-        for step, is_on, pitch, velocity in changes:
-            while now < step:
-                shift = min(step - now, self.max_shift_steps)
-                events.append(TIME_SHIFT + shift - 1)
-                now += shift
-            if not is_on:
-                events.append(NOTE_OFF + pitch)
-                continue
-            if self.velocity_bin(velocity) != last_bin:
-                last_bin = self.velocity_bin(velocity)
-                events.append(self.first_velocity + last_bin)
-            events.append(NOTE_ON + pitch)
-        return events
+        pitches = notes["pitch"].astype(np.int64)
+        bins = (np.clip(notes["velocity"].astype(np.int64), 1, 127) - 1) * self.velocity_bins // 127
+        step = np.concatenate([ends, starts])
+        is_on = np.repeat([False, True], len(notes))
+        pitch = np.concatenate([pitches, pitches])
+        velocity_bin = np.concatenate([bins, bins])
+        order = np.lexsort((pitch, is_on, step))  # at each step note-offs, then note-ons, by pitch
+        step, is_on, pitch, velocity_bin = step[order], is_on[order], pitch[order], velocity_bin[order]
+
+        gap = np.diff(step, prepend=0)
+        shifts = -(-gap // self.max_shift_steps)  # time-shift events before each change
+        on_bins = velocity_bin[is_on]
+        new_bin = np.zeros(len(step), bool)
+        new_bin[is_on] = np.diff(on_bins, prepend=-1) != 0
+        sizes = shifts + new_bin + 1
+        first = np.cumsum(sizes) - sizes  # where each change's events begin
+        events = np.empty(int(sizes.sum()), np.int64)
+
+        owner = np.repeat(np.arange(len(step)), shifts)
+        nth = np.arange(len(owner)) - np.repeat(np.cumsum(shifts) - shifts, shifts)
+        last = nth == shifts[owner] - 1
+        shift = np.where(last, gap[owner] - self.max_shift_steps * (shifts[owner] - 1), self.max_shift_steps)
+        events[first[owner] + nth] = TIME_SHIFT + shift - 1
+        events[(first + shifts)[new_bin]] = self.first_velocity + velocity_bin[new_bin]
+        events[first + shifts + new_bin] = np.where(is_on, NOTE_ON, NOTE_OFF) + pitch
+        return events.tolist()
 
     def decode_events(self, events: list[int]) -> Piece:
         rows = []
