@@ -35,7 +35,11 @@ test: install
 	$(BIN)/python -m pytest -q
 
 bench: install
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/text_lm.py --data lyrics --minutes 5
+	$(BIN)/python benchmarks/midi_ingest.py
+	$(BIN)/python benchmarks/transformer_generation.py
+	$(BIN)/python benchmarks/symbolic_nll.py --minutes 4
 
 clean-venv:
 	rm -rf $(VENV)
