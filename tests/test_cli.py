@@ -3,7 +3,6 @@ kind of bad input answered by one clear line, a non-zero exit and no traceback."
 
 import json
 
-import pytest
 
 from tunesmith.cli import main
 from conftest import TUNESMITH, run_cli, run_command, tiny_args
@@ -79,7 +78,7 @@ def bad_inputs(tmp_path, trained_run):
     (not_a_run / "x.txt").write_text("x")
     return [
         (["train", "char-rnn", "--data", str(tmp_path / "missing.txt")], "no such file or folder"),
-        (["train", "char-rnn", "--data", str(empty)], "no text in"),
+        (["train", "char-rnn", "--data", str(empty)], "no usable text file in"),
         (["train", "char-rnn", "--data", str(binary)], "is a binary file"),
         (["train", "char-rnn", "--data", str(short)], "fewer than one training sequence"),
         (["train", "wavenet-9000"], "unknown recipe 'wavenet-9000'"),

@@ -35,7 +35,7 @@ def test_single_file_is_cut_into_sections_at_blank_lines(lyrics_file):
 def test_empty_corpus_is_an_error(tmp_path, content):
     path = tmp_path / "empty.txt"
     path.write_bytes(content)
-    with pytest.raises(UserError, match="no text in"):
+    with pytest.raises(UserError, match="has no text; give a non-empty .txt file"):
         read_text_corpus(str(path))
 
 

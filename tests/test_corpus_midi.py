@@ -62,7 +62,7 @@ def test_a_bad_file_given_alone_is_an_error(midi_folder, bad):
 def test_no_readable_file_or_no_such_source_is_an_error(tmp_path, midi_folder):
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "x.mid").write_bytes(b"")
-    with pytest.raises(UserError, match="no readable MIDI file"):
+    with pytest.raises(UserError, match="no usable MIDI file"):
         read_midi_corpus(str(tmp_path / "bad"))
     with pytest.raises(UserError, match="chorales, folk"):
         read_midi_corpus(str(tmp_path / "nowhere"))

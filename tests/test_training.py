@@ -6,7 +6,6 @@ import math
 import signal
 import time
 
-import pytest
 import torch
 
 from conftest import TUNESMITH, run_cli, tiny_args

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from tunesmith.errors import UserError, warn
 STEPS_PER_QUARTER = 4  # what --primer-steps counts: 16th notes
 
 
-@dataclass
+@dataclass(frozen=True)
 class SampleOptions:
     """What a user asks of the output beyond the decoding strategy."""
 
@@ -61,29 +62,11 @@ class MidiDomain:
     suffix = ".mid"
     to_stdout = False
 
-    def read_primer(self, options: SampleOptions):
-        from tunesmith import notes
-
-        path = Path(options.primer)
-        if not path.is_file():
-            raise UserError(f"--primer {path}: no such MIDI file")
-        try:
-            piece = notes.read_midi(path)
-        except Exception as err:  # symusic raises plain RuntimeErrors on bad files
-            raise UserError(f"--primer {path} is not a readable MIDI file ({err})") from None
-        if options.primer_steps is not None:
-            piece = notes.trim(piece, 0, options.primer_steps / STEPS_PER_QUARTER)
-        if options.primer_seconds is not None:
-            piece = notes.trim(piece, 0, options.primer_seconds * piece.qpm / 60)
-        if options.style:
-            piece.style = options.style
-        return piece
-
     def context(self, codec: Codec, options: SampleOptions) -> tuple[list[int], list[int]]:
         start = codec.start_tokens(options.style)
         if not options.primer:
             return start, []
-        tokens = codec.encode(self.read_primer(options))
+        tokens = codec.encode(read_primer(options))
         if len(tokens) <= len(start):
             raise UserError(f"--primer {options.primer} has no notes this model can use "
                             f"(a {codec.name} model); give another file or leave the primer out")
@@ -92,7 +75,7 @@ class MidiDomain:
     def qpm(self, options: SampleOptions) -> float:
         if options.bpm:
             return options.bpm
-        return self.read_primer(options).qpm if options.primer else 120.0
+        return read_primer(options).qpm if options.primer else 120.0
 
     def finish(self, codec: Codec, tokens: list[int], options: SampleOptions):
         """The decoded piece with the asked-for program and tempo; a performance keeps its
@@ -105,7 +88,7 @@ class MidiDomain:
             notes["end"] *= qpm / piece.qpm
         if options.program is not None:
             notes["program"][~notes["is_drum"]] = options.program
-        metre = self.read_primer(options).time_signature if options.primer else piece.time_signature
+        metre = read_primer(options).time_signature if options.primer else piece.time_signature
         return replace(piece, notes=notes, qpm=qpm, time_signature=metre)
 
     def write(self, piece, path: Path, options: SampleOptions) -> None:
@@ -116,6 +99,27 @@ class MidiDomain:
             from tunesmith.plots import piano_roll_png
 
             piano_roll_png(replace(piece, name=path.name), path.with_suffix(".png"))
+
+
+@lru_cache(maxsize=4)
+def read_primer(options: SampleOptions):
+    """The primer MIDI file as a Piece, cut to --primer-steps or --primer-seconds (read once)."""
+    from tunesmith import notes
+
+    path = Path(options.primer)
+    if not path.is_file():
+        raise UserError(f"--primer {path}: no such MIDI file")
+    try:
+        piece = notes.read_midi(path)
+    except Exception as err:  # symusic raises plain RuntimeErrors on bad files
+        raise UserError(f"--primer {path} is not a readable MIDI file ({err})") from None
+    if options.primer_steps is not None:
+        piece = notes.trim(piece, 0, options.primer_steps / STEPS_PER_QUARTER)
+    if options.primer_seconds is not None:
+        piece = notes.trim(piece, 0, options.primer_seconds * piece.qpm / 60)
+    if options.style:
+        piece.style = options.style
+    return piece
 
 
 def refuse_options(domain: Any, options: SampleOptions, *names: str) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from tunesmith.errors import UserError
+from tunesmith.errors import UserError, info, warn
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -46,6 +46,29 @@ def list_files(root: Path, suffixes: tuple[str, ...] | None = None) -> list[Path
         and (suffixes is None or p.suffix.lower() in suffixes)
     ]
     return files
+
+
+def read_documents(root: Path, files: list[Path], read: Callable[[Path], Any], kind: str,
+                   hint: str) -> list[Document]:
+    """One Document per usable file, named by its path below the folder. In a folder, a file that
+    `read` rejects (with a UserError) is skipped with a warning and counted in a summary; a file
+    given alone stops with its error and the `hint` of what to give instead."""
+    docs, skipped = [], 0
+    for path in files:
+        try:
+            content = read(path)
+        except UserError as err:
+            if root.is_file():
+                raise UserError(f"{err}; {hint}") from None
+            warn(f"skipped {err}")
+            skipped += 1
+            continue
+        docs.append(Document(path.relative_to(root).as_posix() if root.is_dir() else path.name, content))
+    if root.is_dir():
+        info(f"read {len(docs)} {kind} files from {root}" + (f", skipped {skipped}" if skipped else ""))
+    if not docs:
+        raise UserError(f"no usable {kind} file in {root}; {hint}")
+    return docs
 
 
 def split_by_document(docs: list[Document], val_fraction: float) -> tuple[list[Document], list[Document]]:

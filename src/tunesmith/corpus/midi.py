@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tunesmith.corpus import Document, list_files
+from tunesmith.corpus import Document, list_files, read_documents
 from tunesmith.corpus.bundled import BUNDLED_MIDI, bundled_midi_folder
-from tunesmith.errors import UserError, info, warn
+from tunesmith.errors import UserError
 from tunesmith.notes import Piece, read_midi
 
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
@@ -44,23 +44,10 @@ def read_midi_corpus(source: str) -> list[Document]:
     root = resolve_midi_source(source)
     if root.is_file() and root.suffix.lower() not in MIDI_SUFFIXES:
         raise UserError(f"{root} is not a MIDI file: give a .mid, .midi or .kar file or a folder of them")
-    docs, skipped = [], 0
-    for path in list_files(root, MIDI_SUFFIXES):
-        try:
-            piece = read_piece(path)
-        except UserError as err:
-            if root.is_file():
-                raise UserError(f"{err}: give a MIDI file with notes or a folder of them") from None
-            warn(f"skipped {err}")
-            skipped += 1
-            continue
-        name = path.relative_to(root).as_posix() if root.is_dir() else path.name
-        if "/" in name:
-            piece.style = name.split("/")[0]
-        piece.name = name
-        docs.append(Document(name, piece))
-    if root.is_dir():
-        info(f"read {len(docs)} MIDI files from {root}" + (f", skipped {skipped}" if skipped else ""))
-    if not docs:
-        raise UserError(f"no readable MIDI file in {root}: give a .mid, .midi or .kar file or a folder of them")
+    docs = read_documents(root, list_files(root, MIDI_SUFFIXES), read_piece, "MIDI",
+                          "give a .mid, .midi or .kar file with notes, or a folder of them")
+    for doc in docs:
+        doc.content.name = doc.name
+        if "/" in doc.name:
+            doc.content.style = doc.name.split("/")[0]
     return docs

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tunesmith.corpus import Document, list_files, resolve_source
-from tunesmith.errors import UserError, info, warn
+from tunesmith.corpus import Document, list_files, read_documents, resolve_source
+from tunesmith.errors import UserError, warn
 
 MIN_DOCUMENTS = 40  # fewer files than this are cut into sections at blank lines
 
@@ -37,10 +37,17 @@ def decode_text(data: bytes, path: Path) -> str:
 
 
 def read_text_file(path: Path) -> str:
-    data = path.read_bytes()
+    """The text of a file; a UserError for a file that cannot be used as text."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise UserError(f"cannot read {path}: {err.strerror}") from None
     if looks_binary(data):
-        raise UserError(f"{path} is a binary file, not text; give a .txt file or a folder of them")
-    return decode_text(data, path)
+        raise UserError(f"{path} is a binary file, not text")
+    text = decode_text(data, path)
+    if not text.strip():
+        raise UserError(f"{path} has no text")
+    return text
 
 
 def sections(doc: Document, count: int) -> list[Document]:
@@ -62,35 +69,10 @@ def sections(doc: Document, count: int) -> list[Document]:
 
 
 def read_text_corpus(source: str) -> list[Document]:
-    """Documents of a text corpus; unreadable files in a folder are skipped with a warning."""
+    """Documents of a text corpus; unusable files in a folder are skipped with a warning."""
     root = resolve_source(source)
-    files = list_files(root)
-    docs, skipped = [], 0
-    for path in files:
-        try:
-            text = read_text_file(path)
-        except UserError as err:
-            if root.is_file():
-                raise
-            warn(f"skipped {err}")
-            skipped += 1
-            continue
-        except OSError as err:
-            if root.is_file():
-                raise UserError(f"cannot read {path}: {err.strerror}") from None
-            warn(f"skipped {path}: {err.strerror}")
-            skipped += 1
-            continue
-        if not text.strip():
-            if root.is_dir():
-                warn(f"skipped {path}: it is empty")
-                skipped += 1
-            continue
-        docs.append(Document(str(path.relative_to(root)) if root.is_dir() else path.name, text))
-    if root.is_dir():
-        info(f"read {len(docs)} text files from {root}" + (f", skipped {skipped}" if skipped else ""))
-    if not docs:
-        raise UserError(f"no text in {root}: give a non-empty .txt file or a folder of them")
+    docs = read_documents(root, list_files(root), read_text_file, "text",
+                          "give a non-empty .txt file or a folder of them")
     if len(docs) < MIN_DOCUMENTS:
         per_doc = -(-MIN_DOCUMENTS // len(docs))
         docs = [piece for doc in docs for piece in sections(doc, per_doc)]
