@@ -7,6 +7,7 @@ from tunesmith.codecs.melody import MelodyCodec
 from tunesmith.codecs.miditok_codec import MiditokCodec
 from tunesmith.codecs.performance import PerformanceCodec
 from tunesmith.codecs.polyphony import PolyphonyCodec
+from tunesmith.codecs.quantize import QuantizeCodec
 
 __all__ = ["CODECS", "Codec", "CharCodec", "DrumsCodec", "MelodyCodec", "MiditokCodec", "PerformanceCodec",
-           "PolyphonyCodec", "load_codec"]
+           "PolyphonyCodec", "QuantizeCodec", "load_codec"]

@@ -1,0 +1,160 @@
+"""Audio corpora as a user meets them: recordings made with numpy and written as wav/flac/ogg, read
+into clean mono waveforms; a folder with bad files in it, a bad file alone, and no ffmpeg installed."""
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from tunesmith.corpus import audio
+from tunesmith.corpus.audio import (chunk, decode_audio, normalize, prepare_audio, read_audio_corpus, remove_dc,
+                                    resample, to_mono, trim_silence)
+from tunesmith.errors import UserError
+
+
+def sine(seconds: float, rate: int, hz: float = 440.0, amplitude: float = 0.5) -> np.ndarray:
+    return (amplitude * np.sin(2 * np.pi * hz * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
+
+
+def peak_hz(samples: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.fft.rfftfreq(len(samples), 1 / rate)[spectrum.argmax()])
+
+
+@pytest.fixture
+def recordings(tmp_path: Path) -> Path:
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    left, right = sine(1.0, 44100), sine(1.0, 44100, hz=660)
+    soundfile.write(folder / "stereo.wav", np.stack([left, right], axis=1), 44100, subtype="PCM_16")
+    soundfile.write(folder / "song.flac", sine(0.5, 22050), 22050)
+    soundfile.write(folder / "song.ogg", sine(0.5, 16000), 16000)
+    soundfile.write(folder / "silent.wav", np.zeros(16000, dtype=np.float32), 16000)
+    (folder / "corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVE this is not audio")
+    (folder / "empty.flac").write_bytes(b"")
+    (folder / "notes.txt").write_text("not audio")
+    return folder
+
+
+def test_resampling_keeps_frequency_and_length():
+    tone = sine(1.0, 44100)
+    out = resample(tone, 44100, 16000)
+    assert out.dtype == np.float32 and abs(len(out) - 16000) <= 2
+    assert abs(peak_hz(out, 16000) - 440) < 1
+    assert np.array_equal(resample(tone, 44100, 44100), tone)
+
+
+def test_stereo_wav_is_decoded_downmixed_and_resampled(recordings):
+    samples, rate = decode_audio(recordings / "stereo.wav")
+    assert samples.shape == (44100, 2) and samples.dtype == np.float32 and rate == 44100
+    mono = to_mono(samples)
+    assert mono.shape == (44100,) and np.allclose(mono, samples.mean(axis=1))
+    prepared = prepare_audio(recordings / "stereo.wav", sample_rate=16000)
+    assert prepared.dtype == np.float32 and prepared.ndim == 1 and abs(len(prepared) - 16000) <= 2
+
+
+def test_dc_offset_is_removed(tmp_path):  # the Dadabots bug: a +0.3 offset survived into training
+    path = tmp_path / "offset.wav"
+    soundfile.write(path, sine(1.0, 16000, amplitude=0.4) + 0.3, 16000, subtype="FLOAT")
+    prepared = prepare_audio(path)
+    assert abs(prepared.mean()) < 1e-3
+    assert abs(remove_dc(np.full(10, 0.3, dtype=np.float32))).max() < 1e-6
+
+
+def test_normalization_peaks_at_095_without_clipping():
+    loud = np.array([0.0, 3.0, -4.0, 1.0], dtype=np.float32)
+    assert np.allclose(normalize(loud), [0.0, 0.7125, -0.95, 0.2375])
+    quiet = sine(0.1, 16000, amplitude=0.01)
+    assert abs(np.abs(normalize(quiet)).max() - 0.95) < 1e-6
+    assert np.allclose(normalize(quiet), quiet * (0.95 / np.abs(quiet).max()), rtol=1e-5, atol=1e-7)  # scaled
+    clipping = np.array([0.5, 1.8, -2.5, 2.4], dtype=np.float32)  # beyond full scale: scaled down, not clipped
+    assert np.allclose(normalize(clipping), clipping * 0.38) and np.abs(normalize(clipping)).max() <= 0.95 + 1e-7
+    silence = np.zeros(100, dtype=np.float32)
+    assert not normalize(silence).any()
+    with pytest.raises(UserError):
+        normalize(loud, peak=1.5)
+
+
+def test_edge_silence_is_trimmed_and_threshold_zero_keeps_all():
+    tone = sine(0.5, 16000)
+    padded = np.concatenate([np.zeros(4096), tone, np.zeros(8192)]).astype(np.float32)
+    trimmed = trim_silence(padded, 0.01, frame=512)
+    assert len(trimmed) == len(tone) + (-len(tone) % 512)  # whole frames: the partial tail frame stays
+    assert np.array_equal(trimmed[: len(tone)], tone)
+    assert len(trim_silence(padded, 0.0)) == len(padded)
+    assert len(trim_silence(np.zeros(2000, dtype=np.float32), 0.01)) == 0
+    inner = np.concatenate([tone, np.zeros(4096), tone]).astype(np.float32)
+    assert len(trim_silence(inner, 0.01)) == len(inner)  # silence inside is music (a rest)
+
+
+@pytest.mark.parametrize("length, size, overlap", [(10, 4, 0), (10, 4, 2), (11, 4, 1), (4, 4, 3), (3, 4, 0),
+                                                   (100, 10, 9), (0, 5, 0)])
+def test_chunk_counts_and_contents(length, size, overlap):
+    samples = np.arange(length, dtype=np.float32)
+    chunks = chunk(samples, size, overlap)
+    hop = size - overlap
+    expected = 1 + (length - size) // hop if length >= size else 0
+    assert chunks.shape == (expected, size) and chunks.dtype == np.float32
+    for i, piece in enumerate(chunks):
+        assert np.array_equal(piece, samples[i * hop: i * hop + size])
+
+
+def test_chunk_examples_and_bad_overlap():
+    assert chunk(np.arange(10), 4, 2).tolist() == [[0, 1, 2, 3], [2, 3, 4, 5], [4, 5, 6, 7], [6, 7, 8, 9]]
+    assert chunk(np.arange(9), 4).tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]]  # the short tail is dropped
+    for overlap in (4, 5, -1):
+        with pytest.raises(UserError, match="overlap"):
+            chunk(np.arange(10), 4, overlap)
+
+
+def test_a_folder_skips_bad_files_by_name(recordings, capsys):
+    docs = read_audio_corpus(str(recordings), sample_rate=16000)
+    err = capsys.readouterr().err
+    assert [d.name for d in docs] == ["song.flac", "song.ogg", "stereo.wav"]
+    for doc in docs:
+        assert doc.content.dtype == np.float32 and doc.content.ndim == 1
+        assert abs(np.abs(doc.content).max() - 0.95) < 1e-4
+    assert abs(len(docs[0].content) - 8000) <= 2 and len(docs[1].content) == 8000
+    assert abs(peak_hz(docs[0].content, 16000) - 440) < 2
+    for bad, why in [("corrupt.wav", "is not a readable audio file"), ("empty.flac", "is empty"),
+                     ("silent.wav", "is silent")]:
+        assert f"{recordings / bad} {why}" in err
+    assert "read 3 audio files" in err and "skipped 3" in err and "notes.txt" not in err
+
+
+@pytest.mark.parametrize("bad", ["corrupt.wav", "empty.flac", "silent.wav"])
+def test_a_bad_file_given_alone_is_a_one_line_error(recordings, bad):
+    with pytest.raises(UserError, match=bad) as err:
+        read_audio_corpus(str(recordings / bad))
+    assert "\n" not in str(err.value) and ".wav/.flac" in str(err.value)
+
+
+def test_a_missing_ffmpeg_is_named_with_the_fix(tmp_path, monkeypatch):
+    track = tmp_path / "track.m4a"
+    track.write_bytes(b"\x00\x00\x00\x20ftypM4A not really aac")
+    monkeypatch.setattr(audio.shutil, "which", lambda name: None)
+    with pytest.raises(UserError) as err:
+        read_audio_corpus(str(track))
+    message = str(err.value)
+    assert "track.m4a" in message and "ffmpeg" in message and "apt-get install ffmpeg" in message
+    assert "make install" in message and "\n" not in message
+
+
+def test_ffmpeg_decodes_what_soundfile_cannot(tmp_path, monkeypatch):
+    track = tmp_path / "track.m4a"
+    track.write_bytes(b"\x00\x00\x00\x20ftypM4A not really aac")
+    stereo = np.stack([sine(0.5, 48000), sine(0.5, 48000, hz=660)], axis=1)
+    calls = []
+
+    def fake_run(command, **kwargs):
+        calls.append(command[0])
+        out = "48000,2\n" if command[0] == "ffprobe" else stereo.astype("<f4").tobytes()
+        return subprocess.CompletedProcess(command, 0, out, b"" if command[0] == "ffmpeg" else "")
+
+    monkeypatch.setattr(audio.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(audio.subprocess, "run", fake_run)
+    samples, rate = decode_audio(track)
+    assert calls == ["ffprobe", "ffmpeg"] and rate == 48000 and np.array_equal(samples, stereo)
+    assert abs(len(prepare_audio(track)) - 8000) <= 2
