@@ -42,7 +42,7 @@ def recipe_help(name: str) -> str:
              f"default budget: --steps {recipe.default_steps}", "", "settings (--set key=value), with defaults:"]
     for key, param in recipe.all_params().items():
         choices = f" [{'|'.join(param.choices)}]" if param.choices else ""
-        lines.append(f"  {key:<16} {str(param.default):<10} {param.help}{choices}")
+        lines.append(f"  {key:<18} {str(param.default):<10} {param.help}{choices}")
     lines += ["", f"example: {recipe.example}"]
     return "\n".join(lines)
 

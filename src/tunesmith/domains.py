@@ -1,5 +1,5 @@
 """How each kind of material meets the sampler: a primer becomes tokens, tokens become an item
-(text, or a Piece of music), and an item becomes a file. Text and MIDI today; audio later."""
+(text, a Piece of music, or a waveform), and an item becomes a file."""
 
 from __future__ import annotations
 
@@ -101,6 +101,56 @@ class MidiDomain:
             piano_roll_png(replace(piece, name=path.name), path.with_suffix(".png"))
 
 
+@dataclass
+class Clip:
+    """A generated waveform (float32 in [-1, 1]) and its sample rate."""
+
+    samples: Any
+    sample_rate: int
+
+
+class AudioDomain:
+    name = "audio"
+    suffix = ".wav"
+    to_stdout = False
+
+    def context(self, codec: Codec, options: SampleOptions) -> tuple[list[int], list[int]]:
+        """A WAV primer (resampled to the run's rate, cut to --primer-seconds) is continued."""
+        refuse_options(self, options, "primer_steps", "program", "bpm", "plot", "style")
+        start = codec.start_tokens()
+        if not options.primer:
+            return start, []
+        from tunesmith.corpus.audio import prepare_audio
+
+        path = Path(options.primer)
+        if not path.is_file():
+            raise UserError(f"--primer {path}: no such audio file")
+        waveform = prepare_audio(path, codec.sample_rate, silence_threshold=0.0)
+        if options.primer_seconds is not None:
+            waveform = waveform[: int(options.primer_seconds * codec.sample_rate)]
+        tokens = codec.encode(waveform)
+        return (tokens or start), (tokens if options.primer_in_output else [])
+
+    def qpm(self, options: SampleOptions) -> float:
+        return 120.0
+
+    def finish(self, codec: Codec, tokens: list[int], options: SampleOptions) -> Clip:
+        return Clip(codec.decode(tokens), codec.sample_rate)
+
+    def write(self, clip: Clip, path: Path, options: SampleOptions) -> None:
+        """A WAV (or FLAC/OGG, by the suffix) file, written atomically."""
+        import io
+
+        import soundfile
+
+        from tunesmith.runs import write_atomic
+
+        buffer = io.BytesIO()
+        audio_format = {".flac": "FLAC", ".ogg": "OGG"}.get(path.suffix.lower(), "WAV")
+        soundfile.write(buffer, clip.samples, clip.sample_rate, format=audio_format)
+        write_atomic(path, buffer.getvalue())
+
+
 @lru_cache(maxsize=4)
 def read_primer(options: SampleOptions):
     """The primer MIDI file as a Piece, cut to --primer-steps or --primer-seconds (read once)."""
@@ -132,3 +182,4 @@ def refuse_options(domain: Any, options: SampleOptions, *names: str) -> None:
 
 TEXT = TextDomain()
 MIDI = MidiDomain()
+AUDIO = AudioDomain()

@@ -26,13 +26,13 @@ def evaluate_run(name: str | Path, data: str | None = None, checkpoint: str = "b
     config, codec, hp = loaded.config, loaded.codec, loaded.config["hparams"]
     if data is None:
         try:
-            docs = loaded.recipe.read_corpus(config["data"])
+            docs = loaded.recipe.read_corpus(config["data"], hp)
         except UserError as err:
             raise UserError(f"the run's data is not readable any more ({err}); give one with --data") from None
         _, docs = split_by_document(docs, hp["val_fraction"])
         split = "validation"
     else:
-        docs = loaded.recipe.read_corpus(data)
+        docs = loaded.recipe.read_corpus(data, hp)
         split = "all"
     items = [d.content for d in docs]
     unknown = {u for item in items for u in codec.unknown(item)}

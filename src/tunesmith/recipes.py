@@ -11,7 +11,7 @@ from torch import nn
 
 from tunesmith import runs
 from tunesmith.codecs import CODECS, CharCodec, Codec, load_codec
-from tunesmith.domains import MIDI, TEXT
+from tunesmith.domains import AUDIO, MIDI, TEXT
 from tunesmith.corpus import Document
 from tunesmith.corpus.text import read_text_corpus
 from tunesmith.errors import UserError
@@ -68,7 +68,7 @@ class Recipe:
     example: str
     default_data: str | None  # a bundled corpus name, or None where --data is required
     default_steps: int
-    read_corpus: Callable[[str], list[Document]]
+    read_corpus: Callable[[str, dict[str, Any]], list[Document]]  # (source, hparams)
     make_codec: Callable[[list[Any], dict[str, Any]], Codec]  # fitted on the corpus items
     build_model: Callable[[dict[str, Any], int], nn.Module]
     domain: Any  # domains.TEXT or domains.MIDI: primers, outputs, files
@@ -152,10 +152,55 @@ def fit_transformer_codec(items: list[Any], hp: dict[str, Any]) -> Codec:
     return CODECS["performance"].fit(items)
 
 
-def read_midi(source: str) -> list[Document]:
+def read_midi(source: str, hp: dict[str, Any]) -> list[Document]:
     from tunesmith.corpus.midi import read_midi_corpus
 
     return read_midi_corpus(source)
+
+
+def read_text(source: str, hp: dict[str, Any]) -> list[Document]:
+    return read_text_corpus(source)
+
+
+# -- raw audio ------------------------------------------------------------------------------------
+
+AUDIO_PARAMS = {
+    "sample_rate": Param(16000, "sample rate (Hz) the recordings are resampled to"),
+    "q_type": Param("mu-law", "quantization of samples", ("linear", "mu-law", "a-law")),
+    "q_levels": Param(256, "quantization levels (the softmax size)"),
+    "silence_threshold": Param(0.01, "RMS under which leading/trailing audio is trimmed (0: keep it)"),
+    "val_fraction": Param(0.1, "share of recordings held out for validation"),
+    "seq_len": Param(4096, "samples per training sequence"),
+    "batch_size": Param(4, "sequences per step (per process under torchrun)"),
+    "eval_tokens": Param(65536, "at most this many validation samples per evaluation"),
+    "sample_length": Param(8000, "samples of the test clip written at each checkpoint"),
+}
+
+
+def read_audio(source: str, hp: dict[str, Any]) -> list[Document]:
+    from tunesmith.corpus.audio import read_audio_corpus
+
+    return read_audio_corpus(source, hp["sample_rate"], hp["silence_threshold"])
+
+
+def fit_quantizer(items: list[Any], hp: dict[str, Any]) -> Codec:
+    return CODECS["quantize"].fit(items, q_type=hp["q_type"], q_levels=hp["q_levels"], sample_rate=hp["sample_rate"])
+
+
+def build_samplernn(hp: dict[str, Any], vocab_size: int) -> nn.Module:
+    from tunesmith.models.samplernn import SampleRNN
+
+    return SampleRNN(vocab_size, tiers=hp["tiers"], frame_size=hp["frame_size"], big_frame_size=hp["big_frame_size"],
+                     dim=hp["dim"], n_rnn=hp["n_rnn"], rnn_type=hp["rnn_type"], learn_h0=hp["learn_h0"],
+                     skip_conn=hp["skip_conn"], weight_norm=hp["weight_norm"], emb_size=hp["emb_size"],
+                     dropout=hp["dropout"])
+
+
+def build_wavenet(hp: dict[str, Any], vocab_size: int) -> nn.Module:
+    from tunesmith.models.wavenet import WaveNet
+
+    return WaveNet(vocab_size, hp["residual_channels"], hp["dilation_channels"], hp["skip_channels"],
+                   hp["filter_width"], hp["layers_per_block"], hp["blocks"], dropout=hp["dropout"])
 
 
 def midi_recipe(name: str, summary: str, example: str, default_data: str | None, codec: str,
@@ -176,7 +221,7 @@ RECIPES: dict[str, Recipe] = {
             example="tunesmith train char-rnn --data lyrics/ --minutes 10 --set hidden_size=256",
             default_data="lyrics",
             default_steps=2000,
-            read_corpus=read_text_corpus,
+            read_corpus=read_text,
             make_codec=lambda items, hp: CharCodec.fit(items),
             build_model=build_rnn,
             domain=TEXT,
@@ -213,6 +258,53 @@ RECIPES: dict[str, Recipe] = {
              "codec": Param("performance", "event vocabulary", ("performance", "miditok")),
              "tokenization": Param("REMI", "miditok tokenization when codec=miditok (REMI, TSD, MIDILike...)")},
             make_codec=fit_transformer_codec, build_model=build_music_transformer),
+        Recipe(
+            name="wavenet",
+            summary="WaveNet on raw audio: dilated causal convolutions, fast generation with conv queues",
+            example="tunesmith train wavenet --data album/ --minutes 30 --set blocks=3",
+            default_data=None,
+            default_steps=2000,
+            read_corpus=read_audio,
+            make_codec=fit_quantizer,
+            build_model=build_wavenet,
+            domain=AUDIO,
+            params={**AUDIO_PARAMS,
+                    "residual_channels": Param(32, "channels of the residual stream"),
+                    "dilation_channels": Param(32, "channels of the gated dilated convolutions"),
+                    "skip_channels": Param(128, "channels of the skip connections"),
+                    "filter_width": Param(2, "width of the dilated convolutions"),
+                    "layers_per_block": Param(10, "layers per block, dilations 1, 2, 4, ... 2^(n-1)"),
+                    "blocks": Param(2, "blocks of dilated layers"),
+                    "dropout": Param(0.0, "dropout in the residual layers"),
+                    "lr": Param(1e-3, "peak learning rate of AdamW")},
+        ),
+        Recipe(
+            name="samplernn",
+            summary="SampleRNN on raw audio: 2 or 3 tiers of frame-level RNNs over a sample-level MLP",
+            example="tunesmith train samplernn --data album/ --set tiers=3 --set dim=1024 --set n_rnn=2 "
+                    "--set q_type=linear --set batch_size=128  # the Dadabots' GPU settings",
+            default_data=None,
+            default_steps=2000,
+            read_corpus=read_audio,
+            make_codec=fit_quantizer,
+            build_model=build_samplernn,
+            domain=AUDIO,
+            params={**AUDIO_PARAMS,
+                    "seq_len": Param(1087, "samples per window: big_frame_size of history + 1024 - 1 predicted"),
+                    "batch_size": Param(8, "sequences per step (per process under torchrun)"),
+                    "tiers": Param(3, "2 or 3 tiers"),
+                    "frame_size": Param(16, "samples per frame of the lowest frame tier (and the MLP's input)"),
+                    "big_frame_size": Param(64, "samples per frame of the top tier (3 tiers)"),
+                    "dim": Param(256, "RNN and MLP width"),
+                    "n_rnn": Param(1, "RNN layers per frame tier"),
+                    "rnn_type": Param("gru", "frame-tier RNN", ("gru", "lstm")),
+                    "learn_h0": Param(True, "learn the RNNs' initial state"),
+                    "skip_conn": Param(False, "skip connections across RNN layers and in the MLP"),
+                    "weight_norm": Param(True, "weight normalization of the linear layers"),
+                    "emb_size": Param(64, "embedding size of a quantized sample in the MLP"),
+                    "dropout": Param(0.0, "dropout"),
+                    "lr": Param(1e-3, "peak learning rate of AdamW")},
+        ),
     ]
 }
 

@@ -123,8 +123,8 @@ def beam_search(model: torch.nn.Module, primer: list[int], num_outputs: int, bea
     scores = torch.full((num_outputs, beam), float("-inf"), device=device)
     scores[:, 0] = 0.0  # all beams start identical: let only the first one branch
     history = torch.zeros(rows, 0, dtype=torch.long, device=device)
-    progress = torch.zeros(rows, device=device)
-    weights = weights.to(device)
+    progress = torch.zeros(rows, dtype=torch.float64)  # on the CPU: mps has no float64
+    target -= 1e-9  # sums of float time steps land a hair under a round target
     group_start = torch.arange(num_outputs, device=device)[:, None] * beam
     for _ in range(max_tokens):
         log_probs = logits.float().log_softmax(-1)
@@ -141,7 +141,7 @@ def beam_search(model: torch.nn.Module, primer: list[int], num_outputs: int, bea
         chosen = candidates.reshape(num_outputs, beam * branch).gather(1, best.indices).reshape(-1)
         stepper.reorder(parents)
         history = torch.cat([history[parents], chosen[:, None]], dim=1)
-        progress = progress[parents] + weights[chosen]
+        progress = progress[parents.cpu()] + weights[chosen.cpu()]
         scores = best.values
         if bool((progress.reshape(num_outputs, beam)[:, 0] >= target).all()):
             break
@@ -184,13 +184,13 @@ class Length:
         """Per-token progress, the target, and its unit."""
         amount = self.amount or (128 if codec.length_unit == "step" else 500)
         if self.seconds is not None:
-            weights = torch.tensor([codec.seconds(t, qpm) for t in range(vocab_size)])
+            weights = torch.tensor([codec.seconds(t, qpm) for t in range(vocab_size)], dtype=torch.float64)
             if not bool(weights.any()):
                 raise UserError(f"--seconds is not available for a {codec.name} model; use --length")
             return weights, self.seconds, "s"
         if codec.length_unit == "step":
-            return torch.tensor([float(codec.steps(t)) for t in range(vocab_size)]), amount, "step"
-        return torch.ones(vocab_size), amount, "tok"
+            return torch.tensor([float(codec.steps(t)) for t in range(vocab_size)], dtype=torch.float64), amount, "step"
+        return torch.ones(vocab_size, dtype=torch.float64), amount, "tok"
 
 
 def sample_run(name: str | Path, options: SampleOptions | None = None, length: Length | None = None,
@@ -236,7 +236,8 @@ def generate_until(model: torch.nn.Module, context: list[int], num_outputs: int,
                    echo=None) -> list[list[int]]:
     """Sample until every output reaches `target`; each output is cut where it reached it. With
     `echo` (a text codec), the single output is written to stdout as it is made."""
-    progress = torch.zeros(num_outputs)
+    progress = torch.zeros(num_outputs, dtype=torch.float64)
+    target -= 1e-9  # sums of float time steps land a hair under a round target
     cut = [0] * num_outputs
     columns = []
     count = "{n:.1f}/{total:.1f}" if unit == "s" else "{n:.0f}/{total:.0f}"

@@ -335,7 +335,7 @@ def train_recipe(recipe_name: str, data: str | None = None, run: Path | None = N
             lambda: prepare_run(recipe, run, resume, data, settings or [], seed, budget or Budget()))
         hp, seed = config["hparams"], config["seed"]
         seed_everything(seed + group.rank)
-        docs = recipe.read_corpus(config["data"])
+        docs = recipe.read_corpus(config["data"], hp)
         train_docs, val_docs = split_by_document(docs, hp["val_fraction"])
         codec = load_codec(run / runs.CODEC) if resume else recipe.make_codec([d.content for d in docs], hp)
         train_items = [d.content for d in train_docs]
@@ -374,7 +374,7 @@ def train_recipe(recipe_name: str, data: str | None = None, run: Path | None = N
 
 def make_preview(recipe: Recipe, codec, run: Path, seed: int, length: int):
     """At each checkpoint: a short sample into samples/ and TensorBoard."""
-    from tunesmith.domains import SampleOptions
+    from tunesmith.domains import Clip, SampleOptions
     from tunesmith.sampling import generate
 
     def preview(model: nn.Module, step: int, writer) -> None:
@@ -384,5 +384,7 @@ def make_preview(recipe: Recipe, codec, run: Path, seed: int, length: int):
         recipe.domain.write(item, run / runs.SAMPLES / f"step-{step:08d}{recipe.domain.suffix}", SampleOptions())
         if isinstance(item, str):
             writer.add_text("sample", "    " + item.replace("\n", "\n    "), step)
+        elif isinstance(item, Clip):  # TensorBoard's audio tab
+            writer.add_audio("sample", torch.from_numpy(item.samples)[None], step, sample_rate=item.sample_rate)
 
     return preview
