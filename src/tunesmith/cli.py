@@ -118,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="print JSON lines")
 
     corpus = verbs.add_parser("corpus", help="list the bundled corpora, or export one as files",
-                              epilog="examples:\n  tunesmith corpus list\n  tunesmith corpus export chorales my-chorales/",
+                              epilog="examples:\n  tunesmith corpus list\n"
+                                     "  tunesmith corpus export chorales my-chorales/",
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     corpus_verbs = corpus.add_subparsers(dest="corpus_verb", metavar="list|export", parser_class=Parser)
     corpus_list = corpus_verbs.add_parser("list", help="the bundled corpora with their sizes")
@@ -128,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     corpus_export.add_argument("folder", type=Path, metavar="DIR")
 
     board = verbs.add_parser("board", help="open TensorBoard on a run or a folder of runs",
-                             epilog="example:\n  tunesmith board runs/", formatter_class=argparse.RawDescriptionHelpFormatter)
+                             epilog="example:\n  tunesmith board runs/",
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
     board.add_argument("run", metavar="RUN", nargs="?", default="runs")
     board.add_argument("--port", type=int, default=6006)
     return parser
@@ -230,7 +232,8 @@ def cmd_corpus(args) -> int:
         return 0
     print(f"{'name':<10} {'files':>6} {'size':>22}  description")
     for row in rows:
-        size = f"{row['characters']:,} chars" if "characters" in row else f"{row['notes']:,} notes, {row['minutes']} min"
+        size = (f"{row['characters']:,} chars" if "characters" in row
+                else f"{row['notes']:,} notes, {row['minutes']} min")
         print(f"{row['name']:<10} {row['files']:>6} {size:>22}  {row['description']}")
     return 0
 

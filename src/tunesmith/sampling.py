@@ -189,7 +189,8 @@ class Length:
                 raise UserError(f"--seconds is not available for a {codec.name} model; use --length")
             return weights, self.seconds, "s"
         if codec.length_unit == "step":
-            return torch.tensor([float(codec.steps(t)) for t in range(vocab_size)], dtype=torch.float64), amount, "step"
+            steps = torch.tensor([float(codec.steps(t)) for t in range(vocab_size)], dtype=torch.float64)
+            return steps, amount, "step"
         return torch.ones(vocab_size, dtype=torch.float64), amount, "tok"
 
 
@@ -201,7 +202,9 @@ def sample_run(name: str | Path, options: SampleOptions | None = None, length: L
 
     options, length, strategy = options or SampleOptions(), length or Length(), strategy or Strategy()
     strategy.check()
-    if (length.amount is not None and length.amount < 1) or num_outputs < 1 or beam < 0 or (length.seconds is not None and length.seconds <= 0):
+    too_short = ((length.amount is not None and length.amount < 1)
+                 or (length.seconds is not None and length.seconds <= 0))
+    if too_short or num_outputs < 1 or beam < 0:
         raise UserError("--length, --seconds and --num-outputs must be above 0, --beam 0 or more")
     loaded = load_run(name, checkpoint)
     codec, domain, model = loaded.codec, loaded.recipe.domain, loaded.model
@@ -209,7 +212,8 @@ def sample_run(name: str | Path, options: SampleOptions | None = None, length: L
     if sample_on_spaces:
         strategy.boundary_tokens = codec.boundary_tokens()
     weights, target, unit = length.weights(codec, codec.vocab_size, domain.qpm(options))
-    max_tokens = int(target) if unit == "tok" else 100_000
+    # a safety stop for steps and seconds: tokens that move no time (note events) come between those that do
+    max_tokens = int(target) if unit == "tok" else int(16 * target / float(weights[weights > 0].min())) + 1000
     to_stdout = out is None and domain.to_stdout
     echo = codec if to_stdout and num_outputs == 1 and not beam else None  # stream text as it comes
     if echo:

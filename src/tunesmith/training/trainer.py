@@ -201,7 +201,8 @@ class Trainer:
                             bar.total = self.step + max(0, round(steps_per_second * left))
                         bar.update(1)
                         bar.set_postfix(loss=f"{smoothed:.3f}", val="-" if val_loss is None else f"{val_loss:.3f}",
-                                        lr=f"{lr:.1e}", tok_s=f"{steps_per_second * tokens_per_step:.0f}", refresh=False)
+                                        lr=f"{lr:.1e}", tok_s=f"{steps_per_second * tokens_per_step:.0f}",
+                                        refresh=False)
                         if self.step % 10 == 0:
                             writer.add_scalar("train/loss", loss_value, self.step)
                             writer.add_scalar("train/lr", lr, self.step)
@@ -363,7 +364,8 @@ def train_recipe(recipe_name: str, data: str | None = None, run: Path | None = N
                  f"validation tokens, on {group.device}" + (f" x{group.world_size}" if group.active else ""))
         group.barrier()
         trainer = Trainer(run, model, TokenWindows(train_tokens, hp["seq_len"]), val_data, hp,
-                          Budget(**config["budget"]), seed, group, preview=make_preview(recipe, codec, run, seed, hp["sample_length"]))
+                          Budget(**config["budget"]), seed, group,
+                          preview=make_preview(recipe, codec, run, seed, hp["sample_length"]))
         if checkpoint:
             trainer.restore(runs.load_trainer_state(checkpoint))
         result = trainer.fit()
