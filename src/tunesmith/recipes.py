@@ -187,6 +187,14 @@ def fit_quantizer(items: list[Any], hp: dict[str, Any]) -> Codec:
     return CODECS["quantize"].fit(items, q_type=hp["q_type"], q_levels=hp["q_levels"], sample_rate=hp["sample_rate"])
 
 
+def audio_recipe(name: str, summary: str, example: str, build_model: Callable[[dict[str, Any], int], nn.Module],
+                 params: dict[str, Param]) -> Recipe:
+    """A raw-audio recipe: recordings in (no bundled corpus yet), quantized samples, WAV clips out."""
+    return Recipe(name=name, summary=summary, example=example, default_data=None, default_steps=2000,
+                  read_corpus=read_audio, make_codec=fit_quantizer, build_model=build_model, domain=AUDIO,
+                  params={**AUDIO_PARAMS, **params})
+
+
 def build_samplernn(hp: dict[str, Any], vocab_size: int) -> nn.Module:
     from tunesmith.models.samplernn import SampleRNN
 
@@ -258,17 +266,12 @@ RECIPES: dict[str, Recipe] = {
              "codec": Param("performance", "event vocabulary", ("performance", "miditok")),
              "tokenization": Param("REMI", "miditok tokenization when codec=miditok (REMI, TSD, MIDILike...)")},
             make_codec=fit_transformer_codec, build_model=build_music_transformer),
-        Recipe(
+        audio_recipe(
             name="wavenet",
             summary="WaveNet on raw audio: dilated causal convolutions, fast generation with conv queues",
             example="tunesmith train wavenet --data album/ --minutes 30 --set blocks=3",
-            default_data=None,
-            default_steps=2000,
-            read_corpus=read_audio,
-            make_codec=fit_quantizer,
             build_model=build_wavenet,
-            domain=AUDIO,
-            params={**AUDIO_PARAMS,
+            params={
                     "residual_channels": Param(32, "channels of the residual stream"),
                     "dilation_channels": Param(32, "channels of the gated dilated convolutions"),
                     "skip_channels": Param(128, "channels of the skip connections"),
@@ -278,18 +281,13 @@ RECIPES: dict[str, Recipe] = {
                     "dropout": Param(0.0, "dropout in the residual layers"),
                     "lr": Param(1e-3, "peak learning rate of AdamW")},
         ),
-        Recipe(
+        audio_recipe(
             name="samplernn",
             summary="SampleRNN on raw audio: 2 or 3 tiers of frame-level RNNs over a sample-level MLP",
             example="tunesmith train samplernn --data album/ --set tiers=3 --set dim=1024 --set n_rnn=2 "
                     "--set q_type=linear --set batch_size=128  # the Dadabots' GPU settings",
-            default_data=None,
-            default_steps=2000,
-            read_corpus=read_audio,
-            make_codec=fit_quantizer,
             build_model=build_samplernn,
-            domain=AUDIO,
-            params={**AUDIO_PARAMS,
+            params={
                     "seq_len": Param(1087, "samples per window: big_frame_size of history + 1024 - 1 predicted"),
                     "batch_size": Param(8, "sequences per step (per process under torchrun)"),
                     "tiers": Param(3, "2 or 3 tiers"),
