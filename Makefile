@@ -6,9 +6,9 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test bench clean-venv
+.PHONY: install system-packages demo test bench clean-venv
 
-install: $(STAMP)
+install: $(STAMP) system-packages
 
 # torch is pinned to the CPU build this project targets; install it first so that nothing pulls
 # another build in through a looser requirement.
@@ -17,6 +17,32 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
+
+# ffmpeg decodes what libsndfile cannot (mp3, m4a), FluidSynth and a General MIDI SoundFont render
+# MIDI to audio (the chorales-audio corpus). apt-get runs only when one of them is missing and it can
+# run (as root, or through passwordless sudo); if it cannot, make warns and goes on: never a failure.
+SYSTEM_PACKAGES := ffmpeg fluidsynth timgm6mb-soundfont
+SOUNDFONTS := /usr/share/sounds/sf2/default-GM.sf2 /usr/share/sounds/sf2/TimGM6mb.sf2 \
+	/usr/share/sounds/sf2/FluidR3_GM.sf2 /usr/share/soundfonts/*.sf2
+
+system-packages:
+	@missing=""; \
+	command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
+	command -v fluidsynth >/dev/null 2>&1 || missing="$$missing fluidsynth"; \
+	found=""; for f in $$TUNESMITH_SOUNDFONT $(SOUNDFONTS); do [ -f "$$f" ] && found=1; done; \
+	[ -n "$$found" ] || missing="$$missing timgm6mb-soundfont"; \
+	[ -n "$$missing" ] || exit 0; \
+	warning="tunesmith: warning: not installed:$$missing (raw audio needs ffmpeg for mp3/m4a, and fluidsynth with a SoundFont \
+	for the chorales-audio corpus); install them with: sudo apt-get install $(SYSTEM_PACKAGES)"; \
+	if ! command -v apt-get >/dev/null 2>&1; then echo "$$warning" >&2; exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else echo "$$warning" >&2; exit 0; fi; \
+	apt="$$sudo env DEBIAN_FRONTEND=noninteractive apt-get"; \
+	echo "installing$$missing with apt-get"; \
+	$$apt install -y -q --no-install-recommends $$missing \
+		|| { $$apt update -q && $$apt install -y -q --no-install-recommends $$missing; } \
+		|| echo "$$warning" >&2
 
 demo: install
 	@mkdir -p out/demo

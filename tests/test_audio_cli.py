@@ -41,8 +41,9 @@ TINY = {
     "samplernn": ["--set", "dim=16", "--set", "emb_size=8", "--set", "frame_size=4", "--set", "big_frame_size=16",
                   "--set", "tiers=3"],
 }
-COMMON = ["--steps", "4", "--set", f"sample_rate={RATE}", "--set", "seq_len=256", "--set", "batch_size=2",
-          "--set", "eval_every=2", "--set", "sample_length=400", "--set", "q_levels=64"]
+COMMON = ["--steps", "4", "--set", f"sample_rate={RATE}", "--set", "seq_len=255", "--set", "batch_size=2",
+          "--set", "eval_every=2", "--set", "sample_length=400", "--set", "q_levels=64",
+          "--set", "chunk_seconds=1", "--set", "chunk_overlap=0.25"]
 
 
 @pytest.mark.parametrize("recipe", list(TINY))
@@ -51,8 +52,8 @@ def test_train_and_sample_audio(recipe, album, tmp_path, capsys):
     code, out, err = run_cli(capsys, "train", recipe, "--data", str(album), "--run", str(run), *COMMON, *TINY[recipe])
     assert code == 0, err
     assert "finished at step 4" in out
-    clips = sorted((run / "samples").glob("*.wav"))
-    assert [c.name for c in clips] == ["step-00000002.wav", "step-00000004.wav"]
+    clips = sorted((run / "samples").glob("*.wav"))  # test clips at every checkpoint, the last one included
+    assert [c.name for c in clips] == [f"step-0000000{s}-{k}.wav" for s in (2, 4) for k in (1, 2, 3)]
     info = soundfile.info(clips[-1])
     assert info.samplerate == RATE and info.frames == 400
 
@@ -60,7 +61,7 @@ def test_train_and_sample_audio(recipe, album, tmp_path, capsys):
     soundfile.write(primer, recording(9, 1.0), 22050)
     code, out, err = run_cli(capsys, "sample", str(run), "--seconds", "0.1", "--num-outputs", "3", "--primer",
                              str(primer), "--primer-seconds", "0.05", "--no-primer-in-output", "--seed", "1",
-                             "--out", str(tmp_path / "clip.wav"))
+                             "--checkpoint", "2", "--out", str(tmp_path / "clip.wav"))
     assert code == 0, err
     written = sorted(tmp_path.glob("clip-*.wav"))
     assert len(written) == 3
@@ -68,13 +69,32 @@ def test_train_and_sample_audio(recipe, album, tmp_path, capsys):
         samples, rate = soundfile.read(path)
         assert rate == RATE and len(samples) == int(0.1 * RATE) and np.abs(samples).max() <= 1.0
 
-    code, out, err = run_cli(capsys, "eval", str(run), "--json")
+    code, out, err = run_cli(capsys, "eval", str(run), "--json", "--samples", "2", "--seconds", "1")
     assert code == 0, err
     result = json.loads(out)
-    assert result["unit"] == "sample" and result["bits_per_unit"] > 0
+    assert result["unit"] == "sample" and result["split"] == "validation" and result["bits_per_unit"] > 0
+    assert result["test"]["bits_per_unit"] > 0 and result["test"]["tokens"] > 0  # the held-out test recording
+    stats = result["audio"]["statistics"]
+    assert stats["rms_db"]["generated"]["n"] == 2 and stats["rms_db"]["reference"]["n"] == 2
     assert runs.read_config(run)["hparams"]["q_type"] == "mu-law"
+    code, out, err = run_cli(capsys, "eval", str(run), "--samples", "0")
+    assert code == 0 and "test bits/sample" in out, err
 
 
-def test_audio_recipes_need_data(capsys):
-    code, out, err = run_cli(capsys, "train", "wavenet")
-    assert code == 1 and "--data" in err
+def test_audio_recipes_default_to_the_bundled_chorales_audio(tmp_path, monkeypatch, capsys):
+    from tunesmith.corpus import audio
+    from tunesmith.notes import Piece, make_notes, write_midi
+
+    folder = tmp_path / "chorales-midi"  # three short stand-ins for the bundled chorales (music21 takes 40 s)
+    folder.mkdir()
+    for k, pitch in enumerate((60, 64, 67)):
+        notes = [(2 * i, 2 * i + 2, pitch + i % 5, 90, 52) for i in range(4)]
+        write_midi(Piece(make_notes(notes), qpm=120), folder / f"{k}.mid")
+    monkeypatch.setattr(audio, "bundled_midi_folder", lambda name: folder)
+    monkeypatch.setattr(audio, "AUDIO_CHORALES", 3)
+    monkeypatch.setenv("TUNESMITH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, "train", "samplernn", "--run", "run", *COMMON, *TINY["samplernn"])
+    assert code == 0, err
+    assert runs.read_config(tmp_path / "run")["data"] == "chorales-audio"
+    assert "read 3 audio files" in err and (tmp_path / "cache" / "corpora" / "chorales-audio-v1" / "0.flac").is_file()

@@ -48,19 +48,34 @@ def test_binary_file_given_alone_is_an_error(tmp_path):
 
 def test_split_is_deterministic_and_stable_when_files_are_added():
     docs = [Document(f"song{i}.txt", "x") for i in range(200)]
-    train, val = split_by_document(docs, 0.1)
+    train, val, test = split_by_document(docs, 0.1)
+    assert not test
     assert 8 <= len(val) <= 35 and len(train) + len(val) == 200
     names = lambda ds: {d.name for d in ds}  # noqa: E731
     assert names(split_by_document(list(reversed(docs)), 0.1)[1]) == names(val)
     more = docs + [Document(f"new{i}.txt", "x") for i in range(50)]
-    train_more, val_more = split_by_document(more, 0.1)
+    train_more, val_more, _ = split_by_document(more, 0.1)
     assert names(train) <= names(train_more) and names(val) <= names(val_more)
 
 
 def test_tiny_corpus_still_holds_one_document_out():
     docs = [Document("a.txt", "x"), Document("b.txt", "y")]
-    train, val = split_by_document(docs, 0.05)
-    assert len(train) == 1 and len(val) == 1
+    train, val, test = split_by_document(docs, 0.05, test_fraction=0.05)
+    assert len(train) == 1 and len(val) == 1 and not test
+    three = docs + [Document("c.txt", "z")]
+    train, val, test = split_by_document(three, 0.05, test_fraction=0.05)
+    assert len(train) == len(val) == len(test) == 1
+
+
+def test_test_split_is_disjoint_and_stable():
+    docs = [Document(f"take{i}.wav", "x") for i in range(300)]
+    train, val, test = split_by_document(docs, 0.1, test_fraction=0.1)
+    names = lambda ds: {d.name for d in ds}  # noqa: E731
+    assert len(names(train) | names(val) | names(test)) == 300
+    assert not names(val) & names(test) and 10 <= len(test) <= 55
+    assert names(val) == names(split_by_document(docs, 0.1)[1])  # a test split leaves validation as it was
+    more = docs + [Document(f"new{i}.wav", "x") for i in range(50)]
+    assert names(test) <= names(split_by_document(more, 0.1, test_fraction=0.1)[2])
 
 
 def test_bundled_lyrics_corpus_reads():

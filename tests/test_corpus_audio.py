@@ -1,5 +1,6 @@
 """Audio corpora as a user meets them: recordings made with numpy and written as wav/flac/ogg, read
-into clean mono waveforms; a folder with bad files in it, a bad file alone, and no ffmpeg installed."""
+into clean mono waveforms; a folder with bad files in it, a bad file alone, and no ffmpeg installed;
+the prepared-audio cache; the bundled chorales-audio corpus rendered from a few tiny MIDI files."""
 
 import subprocess
 from pathlib import Path
@@ -9,9 +10,10 @@ import pytest
 import soundfile
 
 from tunesmith.corpus import audio
-from tunesmith.corpus.audio import (chunk, decode_audio, normalize, prepare_audio, read_audio_corpus, remove_dc,
-                                    resample, to_mono, trim_silence)
+from tunesmith.corpus.audio import (chunk, decode_audio, list_bundled_audio, normalize, prepare_audio,
+                                    read_audio_corpus, remove_dc, resample, to_mono, trim_silence)
 from tunesmith.errors import UserError
+from tunesmith.notes import Piece, make_notes, write_midi
 
 
 def sine(seconds: float, rate: int, hz: float = 440.0, amplitude: float = 0.5) -> np.ndarray:
@@ -21,6 +23,13 @@ def sine(seconds: float, rate: int, hz: float = 440.0, amplitude: float = 0.5) -
 def peak_hz(samples: np.ndarray, rate: int) -> float:
     spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
     return float(np.fft.rfftfreq(len(samples), 1 / rate)[spectrum.argmax()])
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path: Path, monkeypatch) -> Path:
+    """Each test prepares into a fresh cache of its own, never the user's."""
+    monkeypatch.setenv("TUNESMITH_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
 
 
 @pytest.fixture
@@ -158,3 +167,129 @@ def test_ffmpeg_decodes_what_soundfile_cannot(tmp_path, monkeypatch):
     samples, rate = decode_audio(track)
     assert calls == ["ffprobe", "ffmpeg"] and rate == 48000 and np.array_equal(samples, stereo)
     assert abs(len(prepare_audio(track)) - 8000) <= 2
+
+
+# -- the prepared-audio cache ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def decodes(monkeypatch) -> list[str]:
+    """The names of the files the decoder is asked to open, in order."""
+    opened = []
+
+    def counting_decode(path):
+        opened.append(Path(path).name)
+        return decode_audio(path)
+
+    monkeypatch.setattr(audio, "decode_audio", counting_decode)
+    return opened
+
+
+def test_a_folder_read_again_comes_from_the_cache(recordings, own_cache, decodes, capsys):
+    first = read_audio_corpus(str(recordings))
+    assert sorted(decodes) == ["corrupt.wav", "empty.flac", "silent.wav", "song.flac", "song.ogg", "stereo.wav"]
+    assert len(list((own_cache / "audio").glob("*.npy"))) == 3  # the skipped files are not cached as good
+    capsys.readouterr()
+    decodes.clear()
+    again = read_audio_corpus(str(recordings))
+    err = capsys.readouterr().err
+    assert sorted(decodes) == ["corrupt.wav", "empty.flac", "silent.wav"]  # only the bad ones are tried again
+    assert [d.name for d in again] == [d.name for d in first]
+    assert all(np.array_equal(a.content, b.content) for a, b in zip(first, again))
+    assert "3 of 3 recordings from the prepared-audio cache" in err and "skipped 3" in err
+
+
+def test_a_renamed_file_hits_and_other_settings_miss(recordings, own_cache, decodes):
+    read_audio_corpus(str(recordings / "stereo.wav"))
+    (recordings / "stereo.wav").rename(recordings / "moved.wav")
+    decodes.clear()
+    assert read_audio_corpus(str(recordings / "moved.wav"))[0].name == "moved.wav" and decodes == []
+    read_audio_corpus(str(recordings / "moved.wav"), sample_rate=8000)
+    read_audio_corpus(str(recordings / "moved.wav"), silence_threshold=0.0)
+    assert decodes == ["moved.wav", "moved.wav"]  # a new sample rate or threshold is prepared anew
+    assert len(list((own_cache / "audio").glob("*.npy"))) == 3
+    (recordings / "moved.wav").write_bytes((recordings / "song.flac").read_bytes())  # new content, same name
+    decodes.clear()
+    assert abs(len(read_audio_corpus(str(recordings / "moved.wav"))[0].content) - 8000) <= 2
+    assert decodes == ["moved.wav"]
+
+
+def test_a_new_file_in_the_folder_is_the_only_one_prepared(recordings, decodes):
+    read_audio_corpus(str(recordings))
+    soundfile.write(recordings / "new.wav", sine(0.5, 16000, hz=330), 16000)
+    decodes.clear()
+    docs = read_audio_corpus(str(recordings))
+    assert "new.wav" in [d.name for d in docs]
+    assert sorted(decodes) == ["corrupt.wav", "empty.flac", "new.wav", "silent.wav"]
+
+
+def test_an_unwritable_cache_is_warned_about_once(recordings, tmp_path, monkeypatch, decodes, capsys):
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("TUNESMITH_CACHE", str(tmp_path / "a-file" / "cache"))
+    for _ in range(2):
+        docs = read_audio_corpus(str(recordings))
+        err = capsys.readouterr().err
+        assert len(docs) == 3 and err.count("cannot write the prepared-audio cache") == 1
+    assert decodes.count("stereo.wav") == 2  # without a cache, each read prepares again
+
+
+def test_reading_shows_files_and_hours(recordings, capsys):
+    docs = read_audio_corpus(str(recordings))
+    err = capsys.readouterr().err
+    seconds = sum(len(d.content) for d in docs) / 16000
+    assert "reading audio" in err and "/6 [" in err and "h of audio]" in err  # the bar: files and hours so far
+    assert f"{seconds / 3600:.2f} hours of audio at 16000 Hz" in err
+
+
+# -- the bundled chorales-audio corpus -------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_chorales(tmp_path: Path, monkeypatch) -> list[str]:
+    """Three tiny 'chorales' in place of the bundled ones (converting those from music21 takes 40 s);
+    AUDIO_CHORALES = 2 renders the first two in name order. Returns the names of the bundled MIDI
+    corpora asked for."""
+    folder = tmp_path / "chorales-midi"
+    folder.mkdir()
+    for name, pitch in (("b.mid", 67), ("a.mid", 60), ("c.mid", 72)):
+        write_midi(Piece(make_notes([(0, 2, pitch, 90, 52), (2, 4, pitch - 12, 90, 19)]), qpm=120), folder / name)
+    asked = []
+    monkeypatch.setattr(audio, "bundled_midi_folder", lambda name: asked.append(name) or folder)
+    monkeypatch.setattr(audio, "AUDIO_CHORALES", 2)
+    monkeypatch.chdir(tmp_path)  # "chorales-audio" is no path here, so it names the bundled corpus
+    return asked
+
+
+def test_chorales_audio_is_rendered_once_and_read(tiny_chorales, own_cache, monkeypatch):
+    assert list_bundled_audio()[0]["minutes"] == "rendered on first use"  # listing renders nothing
+    assert not (own_cache / "corpora").exists()
+    docs = read_audio_corpus("chorales-audio")
+    assert [d.name for d in docs] == ["a.flac", "b.flac"]
+    for doc in docs:
+        assert doc.content.dtype == np.float32 and 1.5 * 16000 < len(doc.content) < 5 * 16000
+        assert np.sqrt(np.mean(doc.content ** 2)) > 0.05  # music, not silence
+    folder = own_cache / "corpora" / f"chorales-audio-v{audio.BUNDLED_AUDIO_VERSION}"
+    assert sorted(p.name for p in folder.iterdir()) == ["a.flac", "b.flac"]
+    assert soundfile.info(folder / "a.flac").samplerate == 16000
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no half-built folder left behind
+
+    def no_second_rendering(*args):
+        raise AssertionError("rendered again")
+
+    monkeypatch.setattr(audio, "render_midi", no_second_rendering)
+    assert len(read_audio_corpus("chorales-audio")) == 2 and tiny_chorales == ["chorales"]
+    row = list_bundled_audio()[0]
+    assert row["name"] == "chorales-audio" and row["files"] == 2 and 0 < row["minutes"] < 0.2
+
+
+def test_chorales_audio_without_fluidsynth_fails_before_converting(tiny_chorales, own_cache, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no fluidsynth on this PATH
+    with pytest.raises(UserError, match="FluidSynth is not installed.*make install"):
+        read_audio_corpus("chorales-audio")
+    assert tiny_chorales == [] and not (own_cache / "corpora").exists()
+
+
+def test_an_unknown_name_lists_the_bundled_audio_corpora(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match="no such audio file or folder: album.*chorales-audio"):
+        read_audio_corpus("album")

@@ -6,7 +6,7 @@ import itertools
 import pytest
 import torch
 
-from tunesmith.models.samplernn import SampleRNN
+from tunesmith.models.samplernn import SampleRNN, SampleRNNStepper
 
 Q = 16
 
@@ -39,21 +39,77 @@ def test_loss_falls_on_a_repeating_pattern(tiers):
     assert first > 2.0 and loss.item() < 0.5 * first
 
 
+def forward_logits(model, music):
+    """The training forward's logits of music[0:] after L samples of silence (the stepper's start)."""
+    silence = torch.full((music.size(0), model.lookback), model.q_levels // 2)
+    with torch.no_grad():
+        return model(torch.cat([silence, music], 1)[:, :-1])[0]   # logits of music[0..]
+
+
+def stepped(stepper, music, primer):
+    """The stepper's logits: a primer of `primer` samples at once, then single samples."""
+    got = [stepper.feed(music[:, :primer])]
+    for t in range(primer, music.size(1) - 1):
+        got.append(stepper.feed(music[:, t:t + 1]))
+    return torch.stack(got, 1)
+
+
 @pytest.mark.parametrize("tiers", [2, 3])
 def test_stepper_matches_training_forward(tiers):
     model = tiny(tiers).eval()
     # The stepper starts from L samples of silence: give the training window the same history.
     g = torch.Generator().manual_seed(2)
     music = torch.randint(0, Q, (2, 21), generator=g)           # 21: ends inside a top frame
-    silence = torch.full((2, model.lookback), Q // 2)
-    samples = torch.cat([silence, music], 1)
-    with torch.no_grad():
-        expected, _ = model(samples[:, :-1])                     # logits of music[0..20]
+    expected = forward_logits(model, music)
+    torch.testing.assert_close(stepped(model.stepper(2), music, 3), expected[:, 3:], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("rnn_type, n_rnn, skip_conn, weight_norm",
+                         [("lstm", 2, True, True), ("gru", 2, True, False), ("lstm", 1, False, False)])
+def test_stepper_matches_training_forward_with_every_option(rnn_type, n_rnn, skip_conn, weight_norm):
+    """The stepper's own cells (torch.gru_cell / lstm_cell), skip connections and plain weights."""
+    model = tiny(3, rnn_type=rnn_type, n_rnn=n_rnn, skip_conn=skip_conn, weight_norm=weight_norm,
+                 frame_size=4, big_frame_size=8).eval()
+    music = torch.randint(0, Q, (3, 30), generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(stepped(model.stepper(3), music, 1), forward_logits(model, music)[:, 1:],
+                               atol=1e-5, rtol=0)
+
+
+def test_stepper_accumulator_moves_back_without_changing_logits(monkeypatch):
+    """The MLP's input rows live in a buffer of ROWS rows that moves back to its start when full:
+    a small one moves many times, at every phase of the frames."""
+    monkeypatch.setattr(SampleRNNStepper, "ROWS", 3)
+    model = tiny(3).eval()
+    music = torch.randint(0, Q, (2, 41), generator=torch.Generator().manual_seed(6))
+    expected = forward_logits(model, music)
+    torch.testing.assert_close(stepped(model.stepper(2), music, 1), expected[:, 1:], atol=1e-5, rtol=0)
+    torch.testing.assert_close(stepped(model.stepper(2), music, 17), expected[:, 17:], atol=1e-5, rtol=0)
+
+
+def test_stepper_uses_fixed_weights_and_copies_what_it_keeps():
+    """Weight norm is evaluated when the stepper is made, not at every step; the caller may refill
+    the tokens it fed and change the logits it got; and at the recipe's frame sizes (64 and 16,
+    q_levels 256, weight norm) the stepper gives the forward's logits."""
+    torch.manual_seed(0)
+    model = SampleRNN(256, dim=32, emb_size=16).eval()
+    music = torch.randint(0, 256, (2, 150), generator=torch.Generator().manual_seed(7))
+    expected = forward_logits(model, music)
+    evaluations = []
+    for module in model.modules():
+        if torch.nn.utils.parametrize.is_parametrized(module):
+            module.parametrizations.weight.register_forward_hook(lambda *_: evaluations.append(1))
     stepper = model.stepper(2)
-    got = [stepper.feed(music[:, :3])]                           # a primer, then single samples
-    for t in range(3, music.size(1) - 1):
-        got.append(stepper.feed(music[:, t:t + 1]))
-    torch.testing.assert_close(torch.stack(got, 1), expected[:, 3:], atol=1e-5, rtol=0)
+    made = len(evaluations)
+    tokens = music[:, :1].clone()
+    logits, got = stepper.feed(tokens), []
+    for t in range(1, music.size(1) - 1):
+        got.append(logits.clone())
+        logits.fill_(0.0)                    # the logits are the caller's
+        tokens.copy_(music[:, t:t + 1])      # one buffer, refilled: the stepper keeps its own copy
+        logits = stepper.feed(tokens)
+    got.append(logits)
+    assert made > 0 and len(evaluations) == made
+    torch.testing.assert_close(torch.stack(got, 1), expected[:, 1:], atol=1e-5, rtol=0)
 
 
 def test_state_carries_across_truncated_bptt_windows():
@@ -92,6 +148,19 @@ def test_reorder_keeps_and_duplicates_rows():
     reference.feed(primer[[2, 2, 0]])
     expected = [reference.feed(following[:, t:t + 1]) for t in range(6)]
     torch.testing.assert_close(torch.stack(reordered), torch.stack(expected), atol=1e-6, rtol=0)
+
+
+def test_reorder_to_fewer_rows_matches_training_forward():
+    model = tiny(3, rnn_type="lstm").eval()
+    music = torch.randint(0, Q, (3, 23), generator=torch.Generator().manual_seed(8))
+    stepper = model.stepper(3)
+    stepper.feed(music[:, :5])
+    for t in range(5, 10):                   # across a top frame boundary before the reorder
+        stepper.feed(music[:, t:t + 1])
+    rows = torch.tensor([1, 0])
+    stepper.reorder(rows)
+    got = [stepper.feed(music[rows, t:t + 1]) for t in range(10, 22)]
+    torch.testing.assert_close(torch.stack(got, 1), forward_logits(model, music[rows])[:, 11:], atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("rnn_type, learn_h0, skip_conn, weight_norm",

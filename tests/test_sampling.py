@@ -37,6 +37,12 @@ def test_plain_sampling_reaches_every_token():
     assert support(Strategy()) == set(range(len(PROBS)))
 
 
+def test_sampled_frequencies_follow_the_distribution():
+    tokens = torch.tensor(generate(FixedModel(), [0], 400, 50, Strategy(), seed=1))  # 20,000 draws
+    frequencies = torch.bincount(tokens.flatten(), minlength=len(PROBS)).float() / tokens.numel()
+    assert torch.allclose(frequencies, PROBS, atol=0.012)  # about 3.5 standard errors of the likeliest
+
+
 def test_top_k_restricts_the_support():
     assert support(Strategy(top_k=2)) == {0, 1}
     assert support(Strategy(top_k=1)) == {0}

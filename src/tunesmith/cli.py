@@ -24,7 +24,13 @@ EPILOG_SAMPLE = """examples:
   tunesmith sample char-rnn-lyrics --temperature 0.7 --num-outputs 3 --out lyrics.txt
   tunesmith sample RUN --sample-on-spaces --seed 7
   tunesmith sample melody-folk --primer tune.mid --primer-steps 32 --length 128 --program 73 --out new.mid
-  tunesmith sample transformer-chorales --seconds 30 --num-outputs 4 --beam 2 --plot --out out/"""
+  tunesmith sample transformer-chorales --seconds 30 --num-outputs 4 --beam 2 --plot --out out/
+  tunesmith sample runs/samplernn-20261121-101500 --seconds 240 --num-outputs 100 --format flac --out songs/
+  tunesmith sample runs/wavenet-20261121-101500 --primer take.wav --primer-seconds 4 --seconds 30 --out more.mp3
+  tunesmith sample runs/wavenet-20261121-101500 --style piano --temperature 0.9 --checkpoint 20000
+
+audio is written as it is generated (any length fits in memory); the K outputs advance together,
+so 100 clips take about as long as a few."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -74,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     sample.add_argument("run", metavar="RUN", help="a run directory, or a bundled model name")
     sample.add_argument("--length", type=int, help="how much to generate: characters for text, 16th-note steps "
-                        "for melody/drums/polyphony, tokens for performance/transformer (default 500, or 128 steps)")
-    sample.add_argument("--seconds", type=float, help="music: generate this many seconds instead")
+                        "for melody/drums/polyphony, tokens for performance/transformer, samples for audio "
+                        "(default 500 tokens, 128 steps, or 5 seconds of audio)")
+    sample.add_argument("--seconds", type=float, help="MIDI and audio: generate this many seconds instead")
     sample.add_argument("--num-outputs", type=int, default=1, metavar="K", help="outputs, generated together")
     sample.add_argument("--temperature", type=float, default=1.0, help="below 1: safer; above 1: wilder")
     sample.add_argument("--top-k", type=int, default=0, help="sample among the K likeliest tokens (0: all)")
@@ -87,17 +94,23 @@ def build_parser() -> argparse.ArgumentParser:
                       help="greedy inside words, sampled at word boundaries (char-rnn's third mode)")
     sample.add_argument("--beam", type=int, default=0, metavar="N",
                         help="beam search keeping the N likeliest continuations (0: off)")
-    sample.add_argument("--primer", help="text the output begins with; for music, a MIDI file to continue")
-    sample.add_argument("--primer-steps", type=int, help="music: use only the first N 16th-note steps of the primer")
-    sample.add_argument("--primer-seconds", type=float, help="music: use only the first S seconds of the primer")
+    sample.add_argument("--primer", help="text the output begins with; MIDI: a .mid file to continue; "
+                        "audio: a recording to continue (.wav, .flac, .mp3, ...)")
+    sample.add_argument("--primer-steps", type=int, help="MIDI: use only the first N 16th-note steps of the primer")
+    sample.add_argument("--primer-seconds", type=float, help="MIDI and audio: use only the first S seconds of "
+                        "the primer")
     sample.add_argument("--no-primer-in-output", action="store_true", help="leave the primer out of the result")
-    sample.add_argument("--style", help="music: the style tag to ask for (a corpus sub-folder name)")
+    sample.add_argument("--style", help="MIDI and audio: the style to ask for (a corpus sub-folder name; audio: "
+                        "a WaveNet trained with styles, default its first)")
     sample.add_argument("--program", type=int, help="music: General MIDI program 0-127 of the output")
     sample.add_argument("--bpm", type=float, help="music: tempo of the output (default: the primer's, or 120)")
     sample.add_argument("--plot", action="store_true", help="music: write a piano-roll PNG beside each MIDI file")
     sample.add_argument("--seed", type=int, help="makes the output repeatable")
     sample.add_argument("--checkpoint", default="best", help="best (default), last, or a step number")
-    sample.add_argument("--out", type=Path, help="output file or folder (text: default stdout; music: .)")
+    sample.add_argument("--format", choices=["wav", "flac", "mp3", "ogg"],
+                        help="audio: the file format (default: --out's suffix, else wav)")
+    sample.add_argument("--out", type=Path, help="output file or folder (text: default stdout; music: .); "
+                        "K outputs are numbered name-1, name-2, ...")
 
     evaluate = verbs.add_parser("eval", help="loss of a run on its validation split or on --data",
                                 epilog="examples:\n  tunesmith eval runs/char-rnn-20261121-101500\n"
@@ -107,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", help="evaluate on this file or folder instead of the validation split")
     evaluate.add_argument("--checkpoint", default="best", help="best (default), last, or a step number")
     evaluate.add_argument("--samples", type=int, default=8,
-                          help="music: pieces generated for the musical statistics (0: skip them)")
+                          help="music/audio: pieces or clips generated for the statistics (0: skip them)")
+    evaluate.add_argument("--seconds", type=float, default=4.0, help="audio: length of each generated clip")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the generated pieces")
     evaluate.add_argument("--json", action="store_true", help="print JSON only")
 
@@ -167,7 +181,7 @@ def cmd_sample(args) -> int:
     if args.bpm is not None and args.bpm <= 0:
         raise UserError("--bpm must be above 0")
     options = SampleOptions(args.primer, args.primer_steps, args.primer_seconds, not args.no_primer_in_output,
-                            args.style, args.program, args.bpm, args.plot)
+                            args.style, args.program, args.bpm, args.plot, args.format)
     strategy = Strategy(args.temperature, args.top_k, args.top_p, args.argmax)
     sample_run(args.run, options, Length(args.length, args.seconds), args.num_outputs, strategy, args.beam,
                args.seed, args.checkpoint, args.out, args.sample_on_spaces)
@@ -177,7 +191,7 @@ def cmd_sample(args) -> int:
 def cmd_eval(args) -> int:
     from tunesmith.evaluation import evaluate_run
 
-    result = evaluate_run(args.run, args.data, args.checkpoint, args.samples, args.seed)
+    result = evaluate_run(args.run, args.data, args.checkpoint, args.samples, args.seed, args.seconds)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -187,6 +201,9 @@ def cmd_eval(args) -> int:
             (f"loss (nats/{unit})", f"{result['loss_nats']:.4f}"), (f"bits/{unit}", f"{result['bits_per_unit']:.4f}")]
     if result.get("nats_per_second") is not None:
         rows.append(("nats/second", f"{result['nats_per_second']:.2f}"))
+    if "test" in result:
+        test = result["test"]
+        rows += [(f"test {unit}s", f"{test['tokens']:,}"), (f"test bits/{unit}", f"{test['bits_per_unit']:.4f}")]
     for key, value in rows:
         print(f"{key:<22} {value}")
     if "music" in result:
@@ -194,6 +211,11 @@ def cmd_eval(args) -> int:
 
         print("\nmusical statistics, generated vs held-out:")
         print(format_table(result["music"]))
+    if "audio" in result:
+        from tunesmith.audio_stats import format_table
+
+        print("\naudio statistics, generated clips vs training audio:")
+        print(format_table(result["audio"]))
     if "saved" in result:
         print(f"saved {result['saved']}")
     return 0
@@ -218,6 +240,7 @@ def cmd_runs(args) -> int:
 
 
 def cmd_corpus(args) -> int:
+    from tunesmith.corpus.audio import list_bundled_audio
     from tunesmith.corpus.bundled import export_bundled, list_bundled
 
     if args.corpus_verb == "export":
@@ -225,16 +248,20 @@ def cmd_corpus(args) -> int:
         return 0
     if args.corpus_verb != "list":
         raise UserError("say `tunesmith corpus list` or `tunesmith corpus export NAME DIR`")
-    rows = list_bundled()
+    rows = list_bundled() + list_bundled_audio()
     if args.json:
         for row in rows:
             print(json.dumps(row))
         return 0
-    print(f"{'name':<10} {'files':>6} {'size':>22}  description")
+    print(f"{'name':<14} {'files':>6} {'size':>25}  description")
     for row in rows:
-        size = (f"{row['characters']:,} chars" if "characters" in row
-                else f"{row['notes']:,} notes, {row['minutes']} min")
-        print(f"{row['name']:<10} {row['files']:>6} {size:>22}  {row['description']}")
+        if "characters" in row:
+            size = f"{row['characters']:,} chars"
+        elif "notes" in row:
+            size = f"{row['notes']:,} notes, {row['minutes']} min"
+        else:  # audio, measured once rendered
+            size = f"{row['minutes']} min" if isinstance(row["minutes"], (int, float)) else row["minutes"]
+        print(f"{row['name']:<14} {row['files']:>6} {size:>25}  {row['description']}")
     return 0
 
 

@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tunesmith.codecs import Codec
-from tunesmith.errors import UserError, warn
+from tunesmith.errors import UserError, info, warn
 
 STEPS_PER_QUARTER = 4  # what --primer-steps counts: 16th notes
 
@@ -26,16 +30,18 @@ class SampleOptions:
     program: int | None = None
     bpm: float | None = None
     plot: bool = False
+    format: str | None = None  # audio: a key of AUDIO_FORMATS (default: --out's suffix, else wav)
 
 
 class TextDomain:
     name = "text"
     suffix = ".txt"
     to_stdout = True  # with no --out, text goes to stdout
+    streams = False  # decoded whole after generation (see AudioDomain.writer)
 
     def context(self, codec: Codec, options: SampleOptions) -> tuple[list[int], list[int]]:
         """(the tokens generation is conditioned on, the tokens every output begins with)."""
-        refuse_options(self, options, "primer_steps", "primer_seconds", "program", "bpm", "plot", "style")
+        refuse_options(self, options, "primer_steps", "primer_seconds", "program", "bpm", "plot", "style", "format")
         if not options.primer:
             return codec.start_tokens(), []
         unknown = codec.unknown(options.primer)
@@ -44,6 +50,10 @@ class TextDomain:
             warn(f"the primer has {len(unknown)} character(s) this model never saw, left out: {shown}")
         tokens = codec.encode(options.primer)
         return (tokens or codec.start_tokens()), (tokens if options.primer_in_output else [])
+
+    def condition(self, codec: Codec, options: SampleOptions) -> int | None:
+        """The model's global condition id (a style), or None: text models have none."""
+        return None
 
     def qpm(self, options: SampleOptions) -> float:
         return 120.0
@@ -61,8 +71,10 @@ class MidiDomain:
     name = "midi"
     suffix = ".mid"
     to_stdout = False
+    streams = False
 
     def context(self, codec: Codec, options: SampleOptions) -> tuple[list[int], list[int]]:
+        refuse_options(self, options, "format")
         start = codec.start_tokens(options.style)
         if not options.primer:
             return start, []
@@ -71,6 +83,10 @@ class MidiDomain:
             raise UserError(f"--primer {options.primer} has no notes this model can use "
                             f"(a {codec.name} model); give another file or leave the primer out")
         return tokens, (tokens if options.primer_in_output else start)
+
+    def condition(self, codec: Codec, options: SampleOptions) -> int | None:
+        """None: a MIDI model is conditioned on its style token, in the context."""
+        return None
 
     def qpm(self, options: SampleOptions) -> float:
         if options.bpm:
@@ -109,14 +125,20 @@ class Clip:
     sample_rate: int
 
 
+AUDIO_FORMATS = {"wav": "WAV", "flac": "FLAC", "mp3": "MP3", "ogg": "OGG"}  # --format: libsndfile's name
+DEFAULT_SECONDS = 5.0  # an audio sample's length when neither --length nor --seconds is given
+
+
 class AudioDomain:
     name = "audio"
     suffix = ".wav"
     to_stdout = False
+    streams = True  # written block by block as it is generated (`writer`), so length costs no memory
 
-    def context(self, codec: Codec, options: SampleOptions) -> tuple[list[int], list[int]]:
-        """A WAV primer (resampled to the run's rate, cut to --primer-seconds) is continued."""
-        refuse_options(self, options, "primer_steps", "program", "bpm", "plot", "style")
+    def context(self, codec: Codec, options: SampleOptions) -> tuple[Any, Any]:
+        """A recording primer (resampled to the run's rate, cut to --primer-seconds) is continued.
+        Its tokens are a numpy array: a long recording would be a very long list."""
+        refuse_options(self, options, "primer_steps", "program", "bpm", "plot")
         start = codec.start_tokens()
         if not options.primer:
             return start, []
@@ -128,17 +150,56 @@ class AudioDomain:
         waveform = prepare_audio(path, codec.sample_rate, silence_threshold=0.0)
         if options.primer_seconds is not None:
             waveform = waveform[: int(options.primer_seconds * codec.sample_rate)]
-        tokens = codec.encode(waveform)
-        return (tokens or start), (tokens if options.primer_in_output else [])
+        tokens = codec.encode_array(waveform)
+        return (tokens if len(tokens) else start), (tokens if options.primer_in_output else [])
+
+    def condition(self, codec: Codec, options: SampleOptions) -> int | None:
+        """The style id of a WaveNet trained with global conditioning (its index in the codec's
+        `styles`, the corpus sub-folders): --style, else the first style; None without styles."""
+        styles = list(getattr(codec, "styles", None) or [])
+        if not styles:
+            if options.style is not None:
+                raise UserError(f"--style {options.style}: this model was not trained with styles (a WaveNet "
+                                "trained with global conditioning on a corpus of sub-folders has them); "
+                                "leave --style out")
+            return None
+        if options.style is None:
+            info(f"style {styles[0]} (this model knows {', '.join(styles)}; choose one with --style)")
+            return 0
+        if options.style not in styles:
+            raise UserError(f"--style {options.style}: this model was trained on the styles {', '.join(styles)}; "
+                            "choose one of those")
+        return styles.index(options.style)
 
     def qpm(self, options: SampleOptions) -> float:
         return 120.0
+
+    def audio_format(self, out: Path | None, options: SampleOptions) -> str:
+        """The output format, a key of AUDIO_FORMATS: --format, else --out's suffix, else wav."""
+        import soundfile
+
+        named = out.suffix.lower()[1:] if out is not None and out.suffix and not out.is_dir() else None
+        if named is not None and named not in AUDIO_FORMATS:
+            raise UserError(f"--out {out}: audio is written as {', '.join('.' + f for f in AUDIO_FORMATS)}; "
+                            "give --out one of those suffixes, or a folder")
+        if options.format and named and named != options.format:
+            raise UserError(f"--out {out} does not end in .{options.format} (--format {options.format}); "
+                            f"give --out {out.with_suffix('.' + options.format)}, or leave one of them out")
+        chosen = options.format or named or "wav"
+        if AUDIO_FORMATS[chosen] not in soundfile.available_formats():
+            raise UserError(f"this machine's libsndfile {soundfile.__libsndfile_version__} cannot write "
+                            f"{chosen.upper()}; use --format wav or flac (libsndfile 1.1 and later write MP3)")
+        return chosen
+
+    def writer(self, codec: Codec, primer: Any, paths: list[Path], audio_format: str) -> ClipWriter:
+        """The sink that writes generated tokens into `paths` as they come (see sampling.generate_until)."""
+        return ClipWriter(codec, primer, paths, audio_format)
 
     def finish(self, codec: Codec, tokens: list[int], options: SampleOptions) -> Clip:
         return Clip(codec.decode(tokens), codec.sample_rate)
 
     def write(self, clip: Clip, path: Path, options: SampleOptions) -> None:
-        """A WAV (or FLAC/OGG, by the suffix) file, written atomically."""
+        """A whole clip (the trainer's preview) as WAV, FLAC, MP3 or OGG by the suffix, written atomically."""
         import io
 
         import soundfile
@@ -146,9 +207,82 @@ class AudioDomain:
         from tunesmith.runs import write_atomic
 
         buffer = io.BytesIO()
-        audio_format = {".flac": "FLAC", ".ogg": "OGG"}.get(path.suffix.lower(), "WAV")
+        audio_format = AUDIO_FORMATS.get(path.suffix.lower()[1:], "WAV")
         soundfile.write(buffer, clip.samples, clip.sample_rate, format=audio_format)
         write_atomic(path, buffer.getvalue())
+
+
+class ClipWriter:
+    """K clips written as they are generated. Inside `with`, each `write(block, keep)` decodes a
+    block of tokens [K, n] and appends row k's first keep[k] samples to the k-th of K open sound
+    files, hidden temporary files beside their destinations (the primer goes first). Leaving the
+    `with` renames them into place, never over an existing file (`paths` then holds the names
+    used); after an error or an interruption they are deleted, so no half-written clip is left."""
+
+    def __init__(self, codec: Codec, primer: Any, paths: list[Path], audio_format: str):
+        self.codec, self.primer, self.paths, self.audio_format = codec, primer, list(paths), audio_format
+        self.files: list[Any] = []
+        self.temporaries: list[Path] = []
+
+    def __enter__(self) -> ClipWriter:
+        import soundfile
+
+        primer = self.codec.decode(self.primer)
+        try:
+            for path in self.paths:
+                handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+                os.close(handle)
+                self.temporaries.append(Path(temporary))
+                self.files.append(soundfile.SoundFile(temporary, "w", self.codec.sample_rate, 1,
+                                                      format=AUDIO_FORMATS[self.audio_format]))
+                self.files[-1].write(primer)
+        except BaseException as err:
+            self.discard()
+            if isinstance(err, soundfile.LibsndfileError):
+                raise UserError(f"cannot write {self.audio_format.upper()} at {self.codec.sample_rate} Hz "
+                                f"({err.error_string.strip()}); use --format wav or flac") from None
+            raise
+        return self
+
+    def write(self, block: np.ndarray, keep: np.ndarray) -> None:
+        samples = self.codec.decode_array(block)
+        for file, row, count in zip(self.files, samples, keep):
+            file.write(row[:count])
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        if error_type is not None:
+            self.discard()
+            return
+        from tunesmith.runs import FILE_MODE
+        from tunesmith.sampling import free_path
+
+        try:
+            for file in self.files:
+                file.close()
+            written = []
+            for temporary, path in zip(self.temporaries, self.paths):
+                handle = os.open(temporary, os.O_RDONLY)
+                try:
+                    os.fsync(handle)
+                finally:
+                    os.close(handle)
+                os.chmod(temporary, FILE_MODE)
+                written.append(free_path(path))  # chosen again now: a file may have appeared meanwhile
+                os.replace(temporary, written[-1])
+        except BaseException:
+            self.discard()
+            raise
+        self.paths = written
+
+    def discard(self) -> None:
+        """Close the files and delete what is left of the temporary ones."""
+        for file in self.files:
+            try:
+                file.close()
+            except Exception:  # already failing: the deletion below matters more
+                pass
+        for temporary in self.temporaries:
+            temporary.unlink(missing_ok=True)
 
 
 @lru_cache(maxsize=4)
@@ -172,12 +306,15 @@ def read_primer(options: SampleOptions):
     return piece
 
 
+OPTION_KINDS = {"primer_seconds": "MIDI and audio", "style": "MIDI and audio", "format": "audio"}  # others: MIDI
+
+
 def refuse_options(domain: Any, options: SampleOptions, *names: str) -> None:
     for name in names:
         value = getattr(options, name)
         if value not in (None, False):
             flag = "--" + name.replace("_", "-")
-            raise UserError(f"{flag} is for music runs; this is a {domain.name} run")
+            raise UserError(f"{flag} is for {OPTION_KINDS.get(name, 'MIDI')} runs; this is a {domain.name} run")
 
 
 TEXT = TextDomain()

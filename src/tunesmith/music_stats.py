@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -147,18 +147,18 @@ def overlapping_area(a, b, bandwidth: str = "silverman", max_grid: int = 1 << 15
     return float(np.clip(_trapezoid(np.minimum(density_a, density_b), grid), 0.0, 1.0))
 
 
-def _plain(value: float) -> float | None:
+def json_float(value: float) -> float | None:
     """A plain float for JSON, None for nan."""
     value = float(value)
     return value if math.isfinite(value) else None
 
 
-def _summary(values: np.ndarray) -> dict[str, Any]:
+def summary(values: np.ndarray) -> dict[str, Any]:
     """Mean, standard deviation and count of the finite values of one statistic over one set."""
     values = values[np.isfinite(values)]
     if not len(values):
         return {"mean": None, "std": None, "n": 0}
-    return {"mean": _plain(values.mean()), "std": _plain(values.std()), "n": int(len(values))}
+    return {"mean": json_float(values.mean()), "std": json_float(values.std()), "n": int(len(values))}
 
 
 def _histogram_summary(histograms: np.ndarray) -> dict[str, Any]:
@@ -166,8 +166,8 @@ def _histogram_summary(histograms: np.ndarray) -> dict[str, Any]:
     histograms = histograms[np.isfinite(histograms).all(axis=1)]
     if not len(histograms):
         return {"mean": None, "std": None, "n": 0}
-    return {"mean": [_plain(v) for v in histograms.mean(axis=0)],
-            "std": [_plain(v) for v in histograms.std(axis=0)], "n": int(len(histograms))}
+    return {"mean": [json_float(v) for v in histograms.mean(axis=0)],
+            "std": [json_float(v) for v in histograms.std(axis=0)], "n": int(len(histograms))}
 
 
 def histogram_overlap(a: np.ndarray, b: np.ndarray, bandwidth: str = "silverman") -> float:
@@ -194,21 +194,41 @@ def compare(generated: list[Piece], reference: list[Piece], bandwidth: str = "si
                   for side, items in stats.items()}
     result["statistics"]["pitch_class_histogram"] = {
         **{side: _histogram_summary(h) for side, h in histograms.items()},
-        "overlap": _plain(histogram_overlap(histograms["generated"], histograms["reference"], bandwidth)),
+        "overlap": json_float(histogram_overlap(histograms["generated"], histograms["reference"], bandwidth)),
     }
     for name in SCALAR_STATISTICS:
         values = {side: np.array([getattr(s, name) for s in items], dtype=np.float64)
                   for side, items in stats.items()}
         result["statistics"][name] = {
-            **{side: _summary(v) for side, v in values.items()},
-            "overlap": _plain(overlapping_area(values["generated"], values["reference"], bandwidth)),
+            **{side: summary(v) for side, v in values.items()},
+            "overlap": json_float(overlapping_area(values["generated"], values["reference"], bandwidth)),
         }
     overlaps = [s["overlap"] for s in result["statistics"].values() if s["overlap"] is not None]
-    result["mean_overlap"] = _plain(np.mean(overlaps)) if overlaps else None
+    result["mean_overlap"] = json_float(np.mean(overlaps)) if overlaps else None
     return result
 
 
-def _cell(summary: dict[str, Any]) -> str:
+def overlap_table(result: dict[str, Any], labels: dict[str, str], cell: Callable[[str, dict[str, Any]], str],
+                  generated: str, reference: str) -> list[str]:
+    """The lines of a compare() result as a table: statistic, generated, reference, overlap, and
+    the mean overlap below a rule; `cell(name, summary)` writes one side of one statistic."""
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    rows = [("statistic", generated, reference, "overlap")]
+    for name, entry in result["statistics"].items():
+        rows.append((labels.get(name, name), cell(name, entry["generated"]), cell(name, entry["reference"]),
+                     fmt(entry["overlap"])))
+    rows.append(("mean overlap", "", "", fmt(result["mean_overlap"])))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+             for row in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    lines.insert(len(lines) - 1, "-" * len(lines[0]))
+    return lines
+
+
+def _cell(name: str, summary: dict[str, Any]) -> str:
     if summary["mean"] is None:
         return "-"
     if isinstance(summary["mean"], list):
@@ -218,20 +238,8 @@ def _cell(summary: dict[str, Any]) -> str:
 
 def format_table(result: dict[str, Any]) -> str:
     """compare()'s result as a plain-text table, with the mean pitch-class histograms below it."""
-    def fmt(value: float | None) -> str:
-        return "-" if value is None else f"{value:.3f}"
-
-    rows = [("statistic", f"generated ({result['pieces']['generated']})",
-             f"reference ({result['pieces']['reference']})", "overlap")]
-    for name, entry in result["statistics"].items():
-        rows.append((STATISTICS.get(name, name), _cell(entry["generated"]), _cell(entry["reference"]),
-                     fmt(entry["overlap"])))
-    rows.append(("mean overlap", "", "", fmt(result["mean_overlap"])))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
-             .rstrip() for row in rows]
-    lines.insert(1, "-" * len(lines[0]))
-    lines.insert(len(lines) - 1, "-" * len(lines[0]))
+    lines = overlap_table(result, STATISTICS, _cell, f"generated ({result['pieces']['generated']})",
+                          f"reference ({result['pieces']['reference']})")
     histogram = result["statistics"].get("pitch_class_histogram")
     if histogram:
         lines += ["", "mean pitch-class shares (%)", "           " + "".join(f"{n:>5}" for n in PITCH_CLASS_NAMES)]

@@ -18,6 +18,7 @@ from tunesmith.errors import UserError
 from tunesmith.models.music_transformer import DEFAULTS as MT
 from tunesmith.models.music_transformer import MusicTransformer
 from tunesmith.models.rnn import CELLS, RNNLanguageModel
+from tunesmith.training.data import TokenWindows, audio_windows, encode_items
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,17 @@ class Recipe:
     default_steps: int
     read_corpus: Callable[[str, dict[str, Any]], list[Document]]  # (source, hparams)
     make_codec: Callable[[list[Any], dict[str, Any]], Codec]  # fitted on the corpus items
-    build_model: Callable[[dict[str, Any], int], nn.Module]
-    domain: Any  # domains.TEXT or domains.MIDI: primers, outputs, files
+    build_model: Callable[[dict[str, Any], Codec], nn.Module]
+    domain: Any  # domains.TEXT, MIDI or AUDIO: primers, outputs, files
     params: dict[str, Param] = field(default_factory=dict)
     augment: Callable[[list[Any], dict[str, Any]], list[Any]] | None = None  # training items only
+    # (codec, items, hparams, training) -> training windows (data.TokenWindows or ChunkWindows), or
+    # None when the items cannot fill one; for training, a UserError saying what is missing instead
+    make_windows: Callable[[Codec, list[Any], dict[str, Any], bool], Any] = None  # default: token_windows
+
+    def __post_init__(self) -> None:
+        if self.make_windows is None:
+            object.__setattr__(self, "make_windows", token_windows)
 
     def all_params(self) -> dict[str, Param]:
         return {**TRAINER_PARAMS, **self.params}
@@ -94,15 +102,24 @@ class Recipe:
         return values
 
 
+def token_windows(codec: Codec, items: list[Any], hp: dict[str, Any], training: bool) -> TokenWindows | None:
+    """The items as one token stream cut into windows of seq_len (text and MIDI)."""
+    tokens = encode_items(codec, items)
+    if training and len(tokens) < hp["seq_len"] + 1:
+        raise UserError(f"the training split has {len(tokens)} tokens, fewer than one training sequence "
+                        f"({hp['seq_len']} + 1); add material or lower --set seq_len=...")
+    return TokenWindows(tokens, hp["seq_len"]) if len(tokens) >= 2 else None
+
+
 # -- models ---------------------------------------------------------------------------------------
 
-def build_rnn(hp: dict[str, Any], vocab_size: int) -> nn.Module:
-    return RNNLanguageModel(vocab_size, hp["embedding_size"], hp["hidden_size"], hp["layers"],
+def build_rnn(hp: dict[str, Any], codec: Codec) -> nn.Module:
+    return RNNLanguageModel(codec.vocab_size, hp["embedding_size"], hp["hidden_size"], hp["layers"],
                             hp["cell"], hp["dropout"])
 
 
-def build_music_transformer(hp: dict[str, Any], vocab_size: int) -> nn.Module:
-    return MusicTransformer(vocab_size, d_model=hp["d_model"], layers=hp["layers"], heads=hp["heads"],
+def build_music_transformer(hp: dict[str, Any], codec: Codec) -> nn.Module:
+    return MusicTransformer(codec.vocab_size, d_model=hp["d_model"], layers=hp["layers"], heads=hp["heads"],
                             d_ff=hp["d_ff"], max_relative=hp["seq_len"], dropout=hp["dropout"],
                             local_window=hp["local_window"], tie_embeddings=hp["tie_embeddings"])
 
@@ -169,46 +186,111 @@ AUDIO_PARAMS = {
     "q_type": Param("mu-law", "quantization of samples", ("linear", "mu-law", "a-law")),
     "q_levels": Param(256, "quantization levels (the softmax size)"),
     "silence_threshold": Param(0.01, "RMS under which leading/trailing audio is trimmed (0: keep it)"),
-    "val_fraction": Param(0.1, "share of recordings held out for validation"),
+    "chunk_seconds": Param(8.0, "the audio of each split is concatenated and cut into chunks this long"),
+    "chunk_overlap": Param(1.0, "seconds by which consecutive training chunks overlap"),
+    "val_fraction": Param(0.1, "share of recordings (or of 1-minute sections of few recordings) for validation"),
+    "test_fraction": Param(0.1, "share held out for the test NLL of `tunesmith eval`"),
     "seq_len": Param(4096, "samples per training sequence"),
     "batch_size": Param(4, "sequences per step (per process under torchrun)"),
     "eval_tokens": Param(65536, "at most this many validation samples per evaluation"),
-    "sample_length": Param(8000, "samples of the test clip written at each checkpoint"),
+    "sample_length": Param(8000, "samples of each test clip written at each checkpoint"),
+    "test_clips": Param(3, "test clips written into samples/ (and TensorBoard) at each checkpoint"),
 }
+SECTION_SECONDS = 60  # a corpus of under SECTION_BELOW recordings is split by sections this long
+SECTION_BELOW = 20
+
+
+@dataclass
+class Recording:
+    """A prepared recording (float32 mono at the recipe's rate) and its style: the sub-folder it
+    came from ("(none)" for files at the top of the folder)."""
+
+    samples: Any
+    style: str = "(none)"
 
 
 def read_audio(source: str, hp: dict[str, Any]) -> list[Document]:
+    """Recordings as Documents; fewer than SECTION_BELOW are cut into sections of SECTION_SECONDS
+    (named file#k), so that the split by document still holds material out."""
     from tunesmith.corpus.audio import read_audio_corpus
 
-    return read_audio_corpus(source, hp["sample_rate"], hp["silence_threshold"])
+    docs = read_audio_corpus(source, hp["sample_rate"], hp["silence_threshold"])
+    section = SECTION_SECONDS * hp["sample_rate"]
+    out = []
+    for doc in docs:
+        style = doc.name.split("/")[0] if "/" in doc.name else "(none)"
+        if len(docs) >= SECTION_BELOW or len(doc.content) < 2 * section:
+            out.append(Document(doc.name, Recording(doc.content, style)))
+            continue
+        starts = range(0, len(doc.content) - section // 2, section)  # the last section takes the tail
+        out += [Document(f"{doc.name}#{k}", Recording(doc.content[a: a + section if b else None], style))
+                for k, (a, b) in enumerate(zip(starts, [*starts[1:], None]), 1)]
+    return out
 
 
-def fit_quantizer(items: list[Any], hp: dict[str, Any]) -> Codec:
-    return CODECS["quantize"].fit(items, q_type=hp["q_type"], q_levels=hp["q_levels"], sample_rate=hp["sample_rate"])
+def fit_quantizer(items: list[Recording], hp: dict[str, Any]) -> Codec:
+    """The quantizer; with condition_on_style and 2+ styles in the corpus, it names them."""
+    styles = sorted({r.style for r in items}) if hp.get("condition_on_style") else []
+    return CODECS["quantize"].fit(items, q_type=hp["q_type"], q_levels=hp["q_levels"], sample_rate=hp["sample_rate"],
+                                  styles=styles if len(styles) > 1 else [])
 
 
-def audio_recipe(name: str, summary: str, example: str, build_model: Callable[[dict[str, Any], int], nn.Module],
-                 params: dict[str, Param]) -> Recipe:
-    """A raw-audio recipe: recordings in (no bundled corpus yet), quantized samples, WAV clips out."""
-    return Recipe(name=name, summary=summary, example=example, default_data=None, default_steps=2000,
+def chunk_windows(lookback: Callable[[dict[str, Any]], int | None]):
+    """make_windows of an audio recipe: chunks of chunk_seconds (overlapping by chunk_overlap in
+    training), read as random windows, or consecutively from a carried state when `lookback(hp)`
+    gives the model's look-back."""
+    def make(codec: Codec, items: list[Recording], hp: dict[str, Any], training: bool):
+        rate = hp["sample_rate"]
+        chunk, overlap = round(hp["chunk_seconds"] * rate), round(hp["chunk_overlap"] * rate) if training else 0
+        if chunk < hp["seq_len"] + 1 or not 0 <= overlap < chunk:
+            raise UserError(f"--set chunk_seconds={hp['chunk_seconds']} must hold one training sequence "
+                            f"({hp['seq_len']} + 1 samples) and be longer than chunk_overlap={hp['chunk_overlap']}")
+        windows = audio_windows(codec, items, chunk, overlap, hp["seq_len"], lookback(hp))
+        if training and windows is None:
+            seconds = sum(len(r.samples) for r in items) / rate
+            raise UserError(f"the training split has {seconds:.1f} s of audio, less than one chunk of "
+                            f"{hp['chunk_seconds']} s; add recordings or lower --set chunk_seconds=...")
+        return windows
+
+    return make
+
+
+def audio_recipe(name: str, summary: str, example: str, build_model: Callable[[dict[str, Any], Codec], nn.Module],
+                 params: dict[str, Param], lookback: Callable[[dict[str, Any]], int | None]) -> Recipe:
+    """A raw-audio recipe: recordings in (default: the bundled chorales rendered to audio),
+    quantized samples, chunked windows, WAV clips out."""
+    return Recipe(name=name, summary=summary, example=example, default_data="chorales-audio", default_steps=2000,
                   read_corpus=read_audio, make_codec=fit_quantizer, build_model=build_model, domain=AUDIO,
-                  params={**AUDIO_PARAMS, **params})
+                  params={**AUDIO_PARAMS, **params}, make_windows=chunk_windows(lookback))
 
 
-def build_samplernn(hp: dict[str, Any], vocab_size: int) -> nn.Module:
+def build_samplernn(hp: dict[str, Any], codec: Codec) -> nn.Module:
     from tunesmith.models.samplernn import SampleRNN
 
-    return SampleRNN(vocab_size, tiers=hp["tiers"], frame_size=hp["frame_size"], big_frame_size=hp["big_frame_size"],
-                     dim=hp["dim"], n_rnn=hp["n_rnn"], rnn_type=hp["rnn_type"], learn_h0=hp["learn_h0"],
-                     skip_conn=hp["skip_conn"], weight_norm=hp["weight_norm"], emb_size=hp["emb_size"],
-                     dropout=hp["dropout"])
+    return SampleRNN(codec.vocab_size, tiers=hp["tiers"], frame_size=hp["frame_size"],
+                     big_frame_size=hp["big_frame_size"], dim=hp["dim"], n_rnn=hp["n_rnn"], rnn_type=hp["rnn_type"],
+                     learn_h0=hp["learn_h0"], skip_conn=hp["skip_conn"], weight_norm=hp["weight_norm"],
+                     emb_size=hp["emb_size"], dropout=hp["dropout"])
 
 
-def build_wavenet(hp: dict[str, Any], vocab_size: int) -> nn.Module:
+def samplernn_lookback(hp: dict[str, Any]) -> int | None:
+    """The top frame size when state is carried across windows, which then must hold whole top frames."""
+    if not hp["carry_state"]:
+        return None
+    lookback = hp["big_frame_size"] if hp["tiers"] == 3 else hp["frame_size"]
+    predicted = hp["seq_len"] + 1 - lookback
+    if predicted < lookback or predicted % lookback:
+        raise UserError(f"--set seq_len={hp['seq_len']}: carrying state needs seq_len = {lookback} x k - 1 "
+                        f"(look-back {lookback} + whole frames of {lookback}), e.g. {lookback * 17 - 1}")
+    return lookback
+
+
+def build_wavenet(hp: dict[str, Any], codec: Codec) -> nn.Module:
     from tunesmith.models.wavenet import WaveNet
 
-    return WaveNet(vocab_size, hp["residual_channels"], hp["dilation_channels"], hp["skip_channels"],
-                   hp["filter_width"], hp["layers_per_block"], hp["blocks"], dropout=hp["dropout"])
+    return WaveNet(codec.vocab_size, hp["residual_channels"], hp["dilation_channels"], hp["skip_channels"],
+                   hp["filter_width"], hp["layers_per_block"], hp["blocks"],
+                   global_conditions=len(getattr(codec, "styles", [])), dropout=hp["dropout"])
 
 
 def midi_recipe(name: str, summary: str, example: str, default_data: str | None, codec: str,
@@ -279,7 +361,10 @@ RECIPES: dict[str, Recipe] = {
                     "layers_per_block": Param(10, "layers per block, dilations 1, 2, 4, ... 2^(n-1)"),
                     "blocks": Param(2, "blocks of dilated layers"),
                     "dropout": Param(0.0, "dropout in the residual layers"),
+                    "condition_on_style": Param(True, "condition on the recordings' sub-folders (styles) "
+                                                      "when there are 2 or more; sample with --style"),
                     "lr": Param(1e-3, "peak learning rate of AdamW")},
+            lookback=lambda hp: None,
         ),
         audio_recipe(
             name="samplernn",
@@ -301,7 +386,10 @@ RECIPES: dict[str, Recipe] = {
                     "weight_norm": Param(True, "weight normalization of the linear layers"),
                     "emb_size": Param(64, "embedding size of a quantized sample in the MLP"),
                     "dropout": Param(0.0, "dropout"),
+                    "carry_state": Param(True, "read each chunk in consecutive windows, carrying the RNN state "
+                                               "(truncated BPTT); false: random windows from the initial state"),
                     "lr": Param(1e-3, "peak learning rate of AdamW")},
+            lookback=samplernn_lookback,
         ),
     ]
 }
@@ -332,7 +420,7 @@ def load_run(name: str | Path, which: str = "best", device=None) -> LoadedRun:
     recipe = get_recipe(config["recipe"])
     codec = load_codec(run / runs.CODEC)
     checkpoint = runs.find_checkpoint(run, which)
-    model = recipe.build_model(config["hparams"], codec.vocab_size)
+    model = recipe.build_model(config["hparams"], codec)
     weights = {k: v.float() if v.is_floating_point() else v for k, v in runs.load_weights(checkpoint).items()}
     model.load_state_dict(weights)
     model.to(device or pick_device()).eval()

@@ -9,11 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
-from tunesmith.domains import SampleOptions
+from tunesmith.domains import DEFAULT_SECONDS, SampleOptions
 from tunesmith.errors import UserError, info
+
+BLOCK_STEPS = 4096  # steps handed to a sink at once: generation holds no more tokens than this per output
 
 
 @dataclass
@@ -56,11 +59,21 @@ def choose(logits: torch.Tensor, previous: torch.Tensor, strategy: Strategy,
         return logits.argmax(-1)
     if strategy.temperature != 1.0 or strategy.top_k or strategy.top_p < 1.0:
         logits = filter_logits(logits, strategy.temperature, strategy.top_k, strategy.top_p)
-    sampled = torch.multinomial(logits.float().softmax(-1), 1, generator=generator).squeeze(-1)
+    sampled = draw(logits.float().softmax(-1), generator)
     if strategy.boundary_tokens:
         at_boundary = torch.isin(previous, torch.tensor(strategy.boundary_tokens, device=previous.device))
         return torch.where(at_boundary, sampled, logits.argmax(-1))
     return sampled
+
+
+def draw(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One token per row of probs [batch, vocab], by inverse transform sampling: one uniform number
+    per row against the cumulative distribution (torch.multinomial draws one per vocabulary entry,
+    which at batch 16 cost SampleRNN generation a third of its time). Zero-probability tokens are
+    never drawn."""
+    cdf = probs.cumsum(-1)
+    u = torch.rand(probs.size(0), 1, generator=generator, device=probs.device, dtype=cdf.dtype) * cdf[:, -1:]
+    return torch.searchsorted(cdf, u, right=True).squeeze(-1).clamp_(max=probs.size(-1) - 1)
 
 
 def make_generator(device: torch.device, seed: int | None) -> torch.Generator:
@@ -72,20 +85,29 @@ def make_generator(device: torch.device, seed: int | None) -> torch.Generator:
     return generator
 
 
+def make_stepper(model: torch.nn.Module, batch_size: int, condition: int | torch.Tensor | None):
+    """The model's stepper; `condition` (a global condition, WaveNet's style: one id for every
+    output, or ids [batch_size]) only when given, since most steppers take none."""
+    return model.stepper(batch_size) if condition is None else model.stepper(batch_size, condition=condition)
+
+
 @torch.no_grad()
-def stream(model: torch.nn.Module, primer: list[int], length: int, num_outputs: int = 1,
-           strategy: Strategy | None = None, seed: int | None = None) -> Iterator[torch.Tensor]:
+def stream(model: torch.nn.Module, primer: Any, length: int, num_outputs: int = 1,
+           strategy: Strategy | None = None, seed: int | None = None,
+           condition: int | torch.Tensor | None = None) -> Iterator[torch.Tensor]:
     """Yield `length` steps of new tokens, each [num_outputs], all outputs advancing together.
-    `primer` conditions every output (it needs at least one token: the codec's start token)."""
+    `primer` (a list or array of ids) conditions every output (it needs at least one token: the
+    codec's start token); a long one (a recording) goes in by blocks of BLOCK_STEPS."""
     strategy = strategy or Strategy()
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     try:
         generator = make_generator(device, seed)
-        stepper = model.stepper(num_outputs)
-        context = torch.tensor(primer, dtype=torch.long, device=device).expand(num_outputs, -1)
-        logits = stepper.feed(context)
+        stepper = make_stepper(model, num_outputs, condition)
+        context = torch.as_tensor(primer, dtype=torch.long, device=device).expand(num_outputs, -1)
+        for block in context.split(BLOCK_STEPS, dim=1):
+            logits = stepper.feed(block)
         previous = context[:, -1]
         for _ in range(length):
             previous = choose(logits, previous, strategy, generator)
@@ -95,22 +117,33 @@ def stream(model: torch.nn.Module, primer: list[int], length: int, num_outputs: 
         model.train(was_training)
 
 
+class Collect:
+    """A sink that keeps every token, for domains that decode whole sequences (text, MIDI)."""
+
+    def __init__(self, num_outputs: int):
+        self.rows: list[list[int]] = [[] for _ in range(num_outputs)]
+
+    def write(self, block: np.ndarray, keep: np.ndarray) -> None:
+        for row, tokens, count in zip(self.rows, block.tolist(), keep):
+            row.extend(tokens[:count])
+
+
 def generate(model: torch.nn.Module, primer: list[int], length: int, num_outputs: int = 1,
-             strategy: Strategy | None = None, seed: int | None = None,
-             progress: bool = False) -> list[list[int]]:
-    """`num_outputs` lists of `length` new tokens (the primer not included)."""
-    steps = stream(model, primer, length, num_outputs, strategy, seed)
-    if progress:
-        steps = tqdm(steps, total=length, unit="tok", desc="sampling", leave=False, dynamic_ncols=True)
-    columns = [tokens.cpu() for tokens in steps]
-    if not columns:
-        return [[] for _ in range(num_outputs)]
-    return torch.stack(columns, dim=1).tolist()
+             strategy: Strategy | None = None, seed: int | None = None, progress: bool = False,
+             condition: int | torch.Tensor | None = None) -> list[list[int]]:
+    """`num_outputs` lists of `length` new tokens (the primer not included); `condition`: for a
+    model trained with a global condition (a WaveNet with styles), the style index for all
+    outputs or one per output [num_outputs]; None for every other model."""
+    rows = Collect(num_outputs)
+    generate_until(model, primer, num_outputs, strategy or Strategy(), seed, length, None, length, rows,
+                   condition=condition, progress=progress)
+    return rows.rows
 
 
 @torch.no_grad()
 def beam_search(model: torch.nn.Module, primer: list[int], num_outputs: int, beam: int, strategy: Strategy,
-                seed: int | None, max_tokens: int, weights: torch.Tensor, target: float) -> list[list[int]]:
+                seed: int | None, max_tokens: int, weights: torch.Tensor, target: float,
+                condition: int | None = None) -> list[list[int]]:
     """Stochastic beam search (Magenta's): every beam branches into `beam` candidates drawn by the
     strategy, and the `beam` likeliest continuations of each output survive. Stops when each
     output's best beam reaches `target` (measured by the per-token `weights`) or at max_tokens."""
@@ -118,7 +151,7 @@ def beam_search(model: torch.nn.Module, primer: list[int], num_outputs: int, bea
     model.eval()
     generator = make_generator(device, seed)
     rows = num_outputs * beam
-    stepper = model.stepper(rows)
+    stepper = make_stepper(model, rows, condition)
     logits = stepper.feed(torch.tensor(primer, dtype=torch.long, device=device).expand(rows, -1))
     scores = torch.full((num_outputs, beam), float("-inf"), device=device)
     scores[:, 0] = 0.0  # all beams start identical: let only the first one branch
@@ -177,27 +210,35 @@ def output_paths(out: Path, count: int, suffix: str) -> list[Path]:
 class Length:
     """How long each output is: `amount` of the codec's length unit, or `seconds` of music."""
 
-    amount: int | None = None  # default: 128 steps for grid codecs, 500 tokens for others
+    amount: int | None = None  # default: 128 steps for grid codecs, 5 seconds of audio, 500 tokens for others
     seconds: float | None = None
 
-    def weights(self, codec, vocab_size: int, qpm: float) -> tuple[torch.Tensor, float, str]:
-        """Per-token progress, the target, and its unit."""
-        amount = self.amount or (128 if codec.length_unit == "step" else 500)
+    def measure(self, codec, vocab_size: int, qpm: float) -> tuple[torch.Tensor, float, str, float]:
+        """Per-token progress, the target, its unit, and the scale that shows progress in that unit.
+        When every token lasts as long (raw audio: a token is a sample), progress counts whole
+        tokens, so the length is exact, and is shown in seconds."""
+        seconds = torch.tensor([codec.seconds(t, qpm) for t in range(vocab_size)], dtype=torch.float64)
+        per_token = float(seconds[0])
+        every_token_lasts = per_token > 0 and bool((seconds == per_token).all())
         if self.seconds is not None:
-            weights = torch.tensor([codec.seconds(t, qpm) for t in range(vocab_size)], dtype=torch.float64)
-            if not bool(weights.any()):
+            if not bool(seconds.any()):
                 raise UserError(f"--seconds is not available for a {codec.name} model; use --length")
-            return weights, self.seconds, "s"
+            if every_token_lasts:
+                return torch.ones(vocab_size), max(1, round(self.seconds / per_token)), "s", per_token
+            return seconds, self.seconds, "s", 1.0
         if codec.length_unit == "step":
             steps = torch.tensor([float(codec.steps(t)) for t in range(vocab_size)], dtype=torch.float64)
-            return steps, amount, "step"
-        return torch.ones(vocab_size, dtype=torch.float64), amount, "tok"
+            return steps, self.amount or 128, "step", 1.0
+        if every_token_lasts:
+            return torch.ones(vocab_size), self.amount or round(DEFAULT_SECONDS / per_token), "s", per_token
+        return torch.ones(vocab_size), self.amount or 500, "tok", 1.0
 
 
 def sample_run(name: str | Path, options: SampleOptions | None = None, length: Length | None = None,
                num_outputs: int = 1, strategy: Strategy | None = None, beam: int = 0, seed: int | None = None,
                checkpoint: str = "best", out: Path | None = None, sample_on_spaces: bool = False) -> list[Any]:
-    """Generate from a run; outputs go to files under `out` (text: to stdout without it). Returns them."""
+    """Generate from a run; outputs go to files under `out` (text: to stdout without it). Returns
+    them: texts or pieces, or for audio (written as it is generated) the paths written."""
     from tunesmith.recipes import load_run
 
     options, length, strategy = options or SampleOptions(), length or Length(), strategy or Strategy()
@@ -209,20 +250,36 @@ def sample_run(name: str | Path, options: SampleOptions | None = None, length: L
     loaded = load_run(name, checkpoint)
     codec, domain, model = loaded.codec, loaded.recipe.domain, loaded.model
     context, prefix = domain.context(codec, options)
+    condition = domain.condition(codec, options)
+    if beam and domain.streams:
+        raise UserError(f"--beam is for text and MIDI runs; a {domain.name} run is sampled one token at a time")
     if sample_on_spaces:
         strategy.boundary_tokens = codec.boundary_tokens()
-    weights, target, unit = length.weights(codec, codec.vocab_size, domain.qpm(options))
+    weights, target, unit, scale = length.measure(codec, codec.vocab_size, domain.qpm(options))
     # a safety stop for steps and seconds: tokens that move no time (note events) come between those that do
-    max_tokens = int(target) if unit == "tok" else int(16 * target / float(weights[weights > 0].min())) + 1000
+    every_token_counts_one = bool((weights == 1).all())
+    max_tokens = int(target) if every_token_counts_one else int(16 * target / float(weights[weights > 0].min())) + 1000
+    if domain.streams:  # audio: decoded and written block by block as it is generated
+        audio_format = domain.audio_format(out, options)
+        paths = output_paths(Path(out if out is not None else "."), num_outputs, "." + audio_format)
+        with domain.writer(codec, prefix, paths, audio_format) as sink:
+            generate_until(model, context, num_outputs, strategy, seed, max_tokens, weights, target, sink, unit,
+                           scale, condition)
+        for path in sink.paths:
+            info(f"wrote {path}")
+        return sink.paths
     to_stdout = out is None and domain.to_stdout
     echo = codec if to_stdout and num_outputs == 1 and not beam else None  # stream text as it comes
     if echo:
         sys.stdout.write(domain.finish(codec, prefix, options))
     if beam:
-        sequences = beam_search(model, context, num_outputs, beam, strategy, seed, max_tokens, weights, target)
+        sequences = beam_search(model, context, num_outputs, beam, strategy, seed, max_tokens, weights, target,
+                                condition)
     else:
-        sequences = generate_until(model, context, num_outputs, strategy, seed, max_tokens, weights, target, unit,
-                                   echo)
+        collected = Collect(num_outputs)
+        generate_until(model, context, num_outputs, strategy, seed, max_tokens, weights, target, collected, unit,
+                       scale, condition, echo)
+        sequences = collected.rows
     items = [domain.finish(codec, prefix + tokens, options) for tokens in sequences]
     if to_stdout:
         for i, item in enumerate(items, 1):
@@ -235,32 +292,48 @@ def sample_run(name: str | Path, options: SampleOptions | None = None, length: L
     return items
 
 
-def generate_until(model: torch.nn.Module, context: list[int], num_outputs: int, strategy: Strategy,
-                   seed: int | None, max_tokens: int, weights: torch.Tensor, target: float, unit: str,
-                   echo=None) -> list[list[int]]:
-    """Sample until every output reaches `target`; each output is cut where it reached it. With
-    `echo` (a text codec), the single output is written to stdout as it is made."""
-    progress = torch.zeros(num_outputs, dtype=torch.float64)
-    target -= 1e-9  # sums of float time steps land a hair under a round target
-    cut = [0] * num_outputs
-    columns = []
+def generate_until(model: torch.nn.Module, context: Any, num_outputs: int, strategy: Strategy,
+                   seed: int | None, max_tokens: int, weights: torch.Tensor | None, target: float, sink,
+                   unit: str = "tok", scale: float = 1.0, condition: int | torch.Tensor | None = None, echo=None,
+                   progress: bool = True) -> None:
+    """The one generation loop. Sample until every output reaches `target` (each token adds
+    `weights[token]`, or 1 when weights is None) or for max_tokens; each output is cut where it
+    reached the target. Every BLOCK_STEPS steps, and at the end, the tokens go to
+    `sink.write(block, keep)`: block [num_outputs, n] int64, keep [num_outputs] how many of each
+    row belong to the output; nothing else is kept, so memory does not grow with the length. The
+    bar shows progress times `scale` in `unit` (seconds of audio, steps, tokens) with rate and
+    ETA. With `echo` (a text codec), the single output is written to stdout as it is made."""
+    block = np.empty((num_outputs, BLOCK_STEPS), dtype=np.int64)
+    filled, first_step = 0, 1  # columns of the block in use; the step of its first column
+    reached = torch.zeros(num_outputs, dtype=torch.float64)
+    cut = np.zeros(num_outputs, dtype=np.int64)  # the step at which each output reached the target (0: not yet)
     count = "{n:.1f}/{total:.1f}" if unit == "s" else "{n:.0f}/{total:.0f}"
-    bar = tqdm(total=target, unit=unit, desc="sampling", leave=False, dynamic_ncols=True, disable=echo is not None,
-               bar_format="{l_bar}{bar}| " + count + " {unit} [{elapsed}<{remaining}]")
-    for step, tokens in enumerate(stream(model, context, max_tokens, num_outputs, strategy, seed), 1):
+    bar = tqdm(total=target, unit=unit, unit_scale=scale, desc="sampling", leave=False, dynamic_ncols=True,
+               disable=echo is not None or not progress,
+               bar_format="{l_bar}{bar}| " + count + " {unit} [{elapsed}<{remaining}, {rate_noinv_fmt}]")
+    target -= 1e-9  # sums of float time steps land a hair under a round target
+
+    def flush() -> None:
+        keep = np.where(cut > 0, np.clip(cut - first_step + 1, 0, filled), filled)
+        sink.write(block[:, :filled], keep)
+
+    for step, tokens in enumerate(stream(model, context, max_tokens, num_outputs, strategy, seed, condition), 1):
         tokens = tokens.cpu()
-        columns.append(tokens)
+        block[:, filled] = tokens.numpy()
+        filled += 1
         if echo is not None:
             sys.stdout.write(echo.decode(tokens.tolist()))
             sys.stdout.flush()
-        before = float(progress.min())
-        progress += weights[tokens]
-        for k in range(num_outputs):
-            if not cut[k] and progress[k] >= target:
-                cut[k] = step
-        bar.update(min(float(progress.min()), target) - before)
-        if all(cut):
+        before = float(reached.min())
+        reached += 1 if weights is None else weights[tokens]
+        cut[(cut == 0) & (reached >= target).numpy()] = step
+        bar.update(min(float(reached.min()), target) - before)
+        done = bool(cut.all())
+        if filled == BLOCK_STEPS or done:
+            flush()
+            filled, first_step = 0, step + 1
+        if done:
             break
+    if filled:  # stopped by max_tokens inside a block
+        flush()
     bar.close()
-    rows = torch.stack(columns, dim=1).tolist() if columns else [[] for _ in range(num_outputs)]
-    return [row[: cut[k] or len(row)] for k, row in enumerate(rows)]

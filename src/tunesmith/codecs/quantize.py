@@ -10,7 +10,7 @@ half a step above it for an even one). Inputs outside [-1, 1] are clipped, NaN i
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable
 
 import numpy as np
@@ -104,13 +104,15 @@ class QuantizeCodec(Codec):
     """One token per sample: the sample's quantization level. `encode` takes a mono float
     waveform (integer PCM arrays are scaled by their full range); `decode` gives float32 samples
     at the level centres, clipping out-of-range token ids. `encode_array`/`decode_array` do the
-    same on numpy arrays of any shape, for long audio."""
+    same on numpy arrays of any shape, for long audio. `styles` names the ids a conditioned model
+    was trained on (corpus sub-folder names; id = index); empty for an unconditioned model."""
 
     name = "quantize"
     unit = "sample"
     q_type: str = "mu-law"
     q_levels: int = 256
     sample_rate: int = 16000
+    styles: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.q_type not in Q_TYPES:
@@ -122,6 +124,7 @@ class QuantizeCodec(Codec):
                 or self.sample_rate <= 0:
             raise UserError(f"the quantize codec needs a positive integer sample_rate; got {self.sample_rate!r}")
         self.q_levels, self.sample_rate = int(self.q_levels), int(self.sample_rate)
+        self.styles = [str(style) for style in self.styles]
 
     @classmethod
     def _check_options(cls, options: dict[str, Any]) -> None:

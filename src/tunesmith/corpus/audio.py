@@ -1,19 +1,26 @@
-"""Audio corpora for the raw-audio models: a recording or a folder of them decoded, made mono, resampled,
-freed of DC offset and edge silence and normalized; plain waveform functions and fixed-length chunking."""
+"""Audio corpora for the raw-audio models: a recording, a folder of them or the bundled chorales-audio
+corpus (rendered with FluidSynth) decoded, made mono, resampled, freed of DC offset and edge silence and
+normalized, each prepared waveform cached by content; plain waveform functions and fixed-length chunking."""
 
 from __future__ import annotations
 
-import functools
+import hashlib
+import io
+import os
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import soundfile
 import soxr
+from tqdm import tqdm
 
 from tunesmith.corpus import Document, list_files, read_documents
-from tunesmith.errors import UserError, info
+from tunesmith.corpus.bundled import built_in_place, bundled_midi_folder, cache_folder
+from tunesmith.errors import UserError, info, warn
+from tunesmith.render import find_fluidsynth, find_soundfont, render_midi
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a")
 AUDIO_HINT = "give a .wav/.flac/.ogg/.mp3 file or a folder of them"
@@ -135,17 +142,150 @@ def prepare_audio(path: str | Path, sample_rate: int = 16000, silence_threshold:
     return normalize(trimmed)
 
 
+# -- the bundled corpus: the chorales rendered with FluidSynth ------------------------------------
+
+AUDIO_CHORALES = 64  # the first 64 chorales in name order: about 35 minutes of audio
+BUNDLED_AUDIO_RATE = 16000
+BUNDLED_AUDIO_VERSION = 1  # raise when the rendering changes, so caches are rebuilt
+BUNDLED_AUDIO = {"chorales-audio": "the first {count} bundled Bach chorales rendered with FluidSynth and a "
+                                   "General MIDI SoundFont (choir and organ), 16 kHz FLAC"}
+RENDER_WORKERS = 4  # fluidsynth processes at once
+
+
+def bundled_audio_folder(name: str) -> Path:
+    """The cache folder of a bundled audio corpus, rendered on first use."""
+    if name not in BUNDLED_AUDIO:
+        raise UserError(f"no bundled audio corpus named {name}: choose one of {', '.join(BUNDLED_AUDIO)}")
+    folder = cache_folder() / "corpora" / f"{name}-v{BUNDLED_AUDIO_VERSION}"
+    if not folder.is_dir():
+        render_chorales(folder)
+    return folder
+
+
+def render_chorales(folder: Path) -> None:
+    """Render the first AUDIO_CHORALES bundled chorales into FLAC files in `folder` (built in place),
+    a few FluidSynth processes at a time."""
+    find_fluidsynth()
+    soundfont = find_soundfont()  # both checked before the chorales are converted, so a missing one fails fast
+    scores = list_files(bundled_midi_folder("chorales"), (".mid",))[:AUDIO_CHORALES]
+    info(f"rendering {len(scores)} bundled chorales with FluidSynth ({soundfont}) into {folder} (once)")
+    with built_in_place(folder) as building:
+        def render(score: Path) -> Path:
+            return render_midi(score, building / f"{score.stem}.flac", BUNDLED_AUDIO_RATE, soundfont)
+
+        with ThreadPoolExecutor(RENDER_WORKERS) as pool:
+            for _ in tqdm(pool.map(render, scores), total=len(scores), desc=f"rendering {folder.name}", unit="file",
+                          leave=False, dynamic_ncols=True):
+                pass
+
+
+def list_bundled_audio() -> list[dict]:
+    """Name, description and size of every bundled audio corpus; one not rendered yet is not
+    rendered here: its files are the number it will have and its minutes "rendered on first use"."""
+    rows = []
+    for name, description in BUNDLED_AUDIO.items():
+        folder = cache_folder() / "corpora" / f"{name}-v{BUNDLED_AUDIO_VERSION}"
+        row = {"name": name, "description": description.format(count=AUDIO_CHORALES)}
+        if folder.is_dir():
+            files = list_files(folder, AUDIO_SUFFIXES)
+            row.update(files=len(files), minutes=round(sum(soundfile.info(f).duration for f in files) / 60, 1))
+        else:
+            row.update(files=AUDIO_CHORALES, minutes="rendered on first use")
+        rows.append(row)
+    return rows
+
+
+def resolve_audio_source(source: str) -> Path:
+    """An existing audio file or folder, or the cache folder of a bundled audio corpus."""
+    path = Path(source).expanduser()
+    if path.exists():
+        return path.resolve()
+    if source in BUNDLED_AUDIO:
+        return bundled_audio_folder(source)
+    raise UserError(f"no such audio file or folder: {source}; {AUDIO_HINT} "
+                    f"(bundled audio corpora: {', '.join(BUNDLED_AUDIO)})")
+
+
+# -- reading a corpus, with a cache of prepared recordings -----------------------------------------
+
+PREPARE_VERSION = 1  # raise when prepare_audio changes its output, so cached recordings are redone
+
+
+def content_hash(path: Path) -> str:
+    """The sha1 of a file's bytes, read in blocks."""
+    digest = hashlib.sha1()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as err:
+        raise UserError(f"cannot read {path}: {err.strerror}") from None
+    return digest.hexdigest()
+
+
+class PreparedAudioCache:
+    """prepare_audio with its results kept in cache_folder()/audio, one .npy per file content and
+    settings, so a folder read again (or a file moved or renamed) is not decoded again. A file that
+    cannot be used is not kept; a cache that cannot be written is warned about once and left out."""
+
+    def __init__(self, sample_rate: int, silence_threshold: float):
+        self.sample_rate, self.silence_threshold = sample_rate, silence_threshold
+        self.settings = f"{sample_rate}hz-{float(silence_threshold)!r}-v{PREPARE_VERSION}"
+        self.folder: Path | None = cache_folder() / "audio"
+        self.hits = 0
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.folder, os.W_OK):
+                raise PermissionError(13, "Permission denied")
+        except OSError as err:
+            self.give_up(err)
+
+    def give_up(self, err: OSError) -> None:
+        warn(f"cannot write the prepared-audio cache in {self.folder} ({err.strerror or err}); going on without "
+             f"it (set TUNESMITH_CACHE to a writable folder to keep prepared recordings)")
+        self.folder = None
+
+    def __call__(self, path: Path) -> np.ndarray:
+        if self.folder is None:
+            return prepare_audio(path, self.sample_rate, self.silence_threshold)
+        kept = self.folder / f"{content_hash(path)}-{self.settings}.npy"
+        if kept.is_file():
+            try:
+                samples = np.load(kept, allow_pickle=False)
+                self.hits += 1
+                return samples
+            except (OSError, ValueError):  # a damaged cache file is prepared again and replaced
+                pass
+        from tunesmith.runs import write_atomic
+
+        samples = prepare_audio(path, self.sample_rate, self.silence_threshold)
+        buffer = io.BytesIO()
+        np.save(buffer, samples, allow_pickle=False)
+        try:
+            write_atomic(kept, buffer.getvalue())
+        except OSError as err:
+            self.give_up(err)
+        return samples
+
+
 def read_audio_corpus(source: str, sample_rate: int = 16000, silence_threshold: float = 0.01) -> list[Document]:
     """One Document per recording, named by its path below the folder, its content the prepared
-    waveform; corrupt, empty and silent files in a folder are skipped with a warning and counted."""
-    root = Path(source).expanduser()
-    if not root.exists():
-        raise UserError(f"no such audio file or folder: {source}; {AUDIO_HINT}")
-    root = root.resolve()
+    waveform (from the prepared-audio cache when the same content was prepared with the same settings
+    before); corrupt, empty and silent files in a folder are skipped with a warning and counted. A bar
+    shows the files and the hours of audio read so far. `source` may name a bundled audio corpus."""
+    root = resolve_audio_source(source)
     if root.is_file() and root.suffix.lower() not in AUDIO_SUFFIXES:
         raise UserError(f"{root} is not an audio file: {AUDIO_HINT}")
-    read = functools.partial(prepare_audio, sample_rate=sample_rate, silence_threshold=silence_threshold)
-    docs = read_documents(root, list_files(root, AUDIO_SUFFIXES), read, "audio", AUDIO_HINT)
-    hours = sum(len(d.content) for d in docs) / sample_rate / 3600
-    info(f"{hours:.2f} hours of audio at {sample_rate} Hz")
+    prepared = PreparedAudioCache(sample_rate, silence_threshold)
+    seconds = 0.0
+
+    def hours_so_far(doc: Document) -> str:
+        nonlocal seconds
+        seconds += len(doc.content) / sample_rate
+        return f"{seconds / 3600:.2f} h of audio"
+
+    docs = read_documents(root, list_files(root, AUDIO_SUFFIXES), prepared, "audio", AUDIO_HINT,
+                          progress=hours_so_far)
+    cached = f", {prepared.hits} of {len(docs)} recordings from the prepared-audio cache" if prepared.hits else ""
+    info(f"{seconds / 3600:.2f} hours of audio at {sample_rate} Hz{cached}")
     return docs

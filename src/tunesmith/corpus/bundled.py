@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -201,15 +202,29 @@ def bundled_corpus(name: str) -> BundledCorpus:
     return BUNDLED_MIDI[name]
 
 
-def convert(name: str, folder: Path) -> None:
-    """Write the corpus as MIDI files into a hidden folder beside `folder`, then rename it into
-    place, so an interrupted conversion leaves nothing half made."""
-    corpus = bundled_corpus(name)
+@contextmanager
+def built_in_place(folder: Path) -> Iterator[Path]:
+    """A hidden folder beside `folder` to build a corpus in, renamed into place when the block ends
+    without error and removed otherwise, so an interrupted build leaves nothing half made."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    info(f"converting the bundled {name} corpus from music21 into {folder} (a one-time conversion of up to a minute)")
-    building = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder.parent))
-    written, skipped = set(), 0
+    building = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
+        yield building
+        try:
+            building.rename(folder)
+        except OSError:
+            if not folder.is_dir():  # else another process finished the same build first
+                raise
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+
+
+def convert(name: str, folder: Path) -> None:
+    """Write the corpus as MIDI files into `folder`, built in place (see built_in_place)."""
+    corpus = bundled_corpus(name)
+    info(f"converting the bundled {name} corpus from music21 into {folder} (a one-time conversion of up to a minute)")
+    written, skipped = set(), 0
+    with built_in_place(folder) as building:
         for source in tqdm(corpus.sources(), desc=f"converting {name}", unit="file", leave=False, dynamic_ncols=True):
             for piece_name, piece in corpus.convert(source):
                 if piece is None or not len(piece):
@@ -217,13 +232,6 @@ def convert(name: str, folder: Path) -> None:
                 elif piece_name not in written:  # a tune printed twice, a chorale in two encodings: once
                     write_midi(piece, building / piece_name)
                     written.add(piece_name)
-        try:
-            building.rename(folder)
-        except OSError:
-            if not folder.is_dir():  # else another process finished the same conversion first
-                raise
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
     info(f"converted {len(written)} {name} pieces" + (f", skipped {skipped} {corpus.unusable}" if skipped else ""))
 
 

@@ -31,7 +31,10 @@ consumes samples one at a time. Before predicting the sample at position p, ever
 frame size divides p takes one RNN step on the frame just finished and upsamples it; the MLP then
 runs on the last `frame_size` samples and the conditioning vector for p. So a new sample costs one
 MLP evaluation plus, once per frame, an RNN step of each tier; a primer runs the tiers at its
-frame boundaries and the MLP only once, at its end.
+frame boundaries and the MLP only once, at its end. The stepper works on plain weight matrices
+read once (weight norm is not re-evaluated per sample) and folds the MLP's input layer into a
+table of per-level contributions (`SampleRNNStepper`); its logits equal the training forward's
+(tested).
 """
 
 from __future__ import annotations
@@ -209,54 +212,128 @@ class SampleRNN(nn.Module):
 
 
 class SampleRNNStepper:
-    """Incremental generation: the last L samples, each frame tier's RNN state and the
-    conditioning vectors of its current frame; position counts samples including the silent
-    history, so frame boundaries fall where they fall in a training window."""
+    """Incremental generation with fixed plain weights (weight norm evaluated once, when the
+    stepper is made: make it after training, with the model in eval mode; dropout is not applied).
+
+    Position counts samples including the silent history, so frame boundaries fall where they fall
+    in a training window. A new sample costs the MLP only, written with few ops:
+
+    * The MLP's input layer is linear in the one-hot of each of the last `frame_size` samples, so
+      its weights are folded into a table: for every level v, the contributions of a sample at v to
+      the F positions after it, [q_levels, F, dim]. When a sample arrives, its F rows are added at
+      once into an accumulator of the input rows of the coming positions; the lowest frame tier's
+      conditioning (with the input layer's bias) is added into the same rows at its frame
+      boundaries. The MLP then starts from relu(accumulated row): no embedding, no conv.
+    * The hidden layers and the head are matmul-adds on plain weight matrices.
+    * A frame tier steps at its frame boundaries only: its input layer, one GRU or LSTM cell per
+      layer (`torch.gru_cell` / `torch.lstm_cell` on the module's weights), its upsampling layer.
+    """
+
+    ROWS = 512  # accumulator rows before it moves back to the start (one copy per ROWS samples)
 
     def __init__(self, model: SampleRNN, batch_size: int):
         self.model = model
-        device = next(model.parameters()).device
-        self.history = torch.full((batch_size, model.lookback), model.q_levels // 2,
-                                  dtype=torch.long, device=device)
-        self.position = model.lookback               # index of the next sample to predict
-        self.state = model.initial_state(batch_size)
-        self.conditioning = [None] * len(model.frame_tiers)   # each [B, ratio, dim]
-        self.ready = None                            # the position the tiers are prepared for
+        self.batch_size = batch_size
+        mlp = model.sample_tier
+        self.frame_size = frame = mlp.frame_size
+        with torch.inference_mode(False), torch.no_grad():  # plain tensors, which the steps change in place
+            device = mlp.embedding.weight.device
+            # The input layer's contribution of level v at position s to position s + 1 + i, i < frame:
+            # its tap frame - 1 - i, i.e. the taps in reverse order.
+            taps = torch.einsum("ve,dej->vjd", mlp.embedding.weight, mlp.input.weight)
+            self.table = taps.flip(1).reshape(model.q_levels, -1).contiguous()   # [q_levels, frame * dim]
+            self.hidden = [(layer.weight.t().contiguous(), layer.bias[None].clone()) for layer in mlp.hidden]
+            self.head = (mlp.head.weight.t().contiguous(), mlp.head.bias[None].clone())
+            self.tiers = []
+            for k, tier in enumerate(model.frame_tiers):
+                up_bias = tier.upsample.bias
+                if k == len(model.frame_tiers) - 1:  # the lowest tier: its conditioning meets the input layer's bias
+                    up_bias = up_bias + mlp.input.bias.repeat(tier.ratio)
+                cells = [tuple(getattr(rnn, f"{name}_l0").clone() for name in ("weight_ih", "weight_hh", "bias_ih",
+                                                                               "bias_hh")) for rnn in tier.rnns]
+                self.tiers.append((tier.input_expand.weight.t().contiguous(), tier.input_expand.bias[None].clone(),
+                                   cells, tier.upsample.weight.t().contiguous(), up_bias[None].clone()))
+            self.state = [[state.squeeze(0) if isinstance(state, torch.Tensor) else
+                           tuple(part.squeeze(0) for part in state) for state in tier.initial_state(batch_size)]
+                          for tier in model.frame_tiers]
+            self.accumulator = torch.zeros(batch_size, self.ROWS + 2 * frame, mlp.input.out_channels,
+                                           dtype=self.table.dtype, device=device)
+        self.conditioning = [None] * len(model.frame_tiers)   # each tier's [B, ratio, dim] for the tier below
+        silence = torch.full((batch_size,), model.q_levels // 2, dtype=torch.long, device=device)
+        # The silent history: L samples, of which the last F reach the MLP's first positions.
+        self.recent = [silence] * (model.lookback - frame)     # the last L samples, each [B]
+        self.position = self.base = model.lookback - frame     # accumulator row 0 is position `base`
+        for _ in range(frame):
+            self._push(silence)
+        self._run_tiers()
 
-    def _prepare_tiers(self) -> None:
-        """Run, once, every frame tier whose frame ends just before the next sample."""
-        if self.ready == self.position:
-            return
-        model = self.model
-        for k, tier in enumerate(model.frame_tiers):
+    def _push(self, token: torch.Tensor) -> None:
+        """Sample `token` [B] at the current position: it goes into the recent samples and its
+        contributions into the accumulator rows of the next F positions."""
+        frame, row = self.frame_size, self.position + 1 - self.base
+        if row + frame > self.accumulator.size(1):   # move the live rows back to the start
+            live = self.accumulator[:, row:row + frame - 1].clone()
+            self.accumulator.zero_()
+            self.accumulator[:, :frame - 1] = live
+            self.base, row = self.position + 1, 0
+        contributions = torch.index_select(self.table, 0, token).view(token.size(0), frame, -1)
+        self.accumulator[:, row:row + frame].add_(contributions)
+        self.recent.append(token)
+        if len(self.recent) > 2 * self.model.lookback:
+            del self.recent[:-self.model.lookback]
+        self.position += 1
+
+    def _run_tiers(self) -> None:
+        """Step every frame tier whose frame ends just before the current position."""
+        model, position = self.model, self.position
+        for k, (tier, (in_weight, in_bias, cells, up_weight, up_bias)) in enumerate(zip(model.frame_tiers,
+                                                                                      self.tiers)):
             size = tier.frame_size
-            if self.position % size:
+            if position % size:
                 continue
-            frame = model.dequantize(self.history[:, -size:]).unsqueeze(1)
-            upper = None
+            frame = model.dequantize(torch.stack(self.recent[-size:], 1))
+            x = torch.addmm(in_bias, frame, in_weight)
             if k > 0:
-                slot = (self.position % model.frame_sizes[k - 1]) // size
-                upper = self.conditioning[k - 1][:, slot:slot + 1]
-            self.conditioning[k], self.state[k] = tier(frame, upper, self.state[k])
-        self.ready = self.position
+                x = x + self.conditioning[k - 1][:, (position % model.frame_sizes[k - 1]) // size]
+            outputs = []
+            for layer, weights in enumerate(cells):
+                state = (torch.lstm_cell if tier.lstm else torch.gru_cell)(x, self.state[k][layer], *weights)
+                self.state[k][layer] = state
+                x = state[0] if tier.lstm else state
+                outputs.append(x)
+            hidden = torch.cat(outputs, -1) if tier.skip_conn else x
+            conditioning = torch.addmm(up_bias, hidden, up_weight).view(x.size(0), tier.ratio, -1)
+            if k < len(self.tiers) - 1:
+                self.conditioning[k] = conditioning
+            else:   # the lowest tier: one vector per sample of its frame, into the MLP's input rows
+                row = position - self.base
+                self.accumulator[:, row:row + size].add_(conditioning)
 
-    @torch.no_grad()
+    def _logits(self) -> torch.Tensor:
+        x = torch.relu(self.accumulator[:, self.position - self.base])
+        for weight, bias in self.hidden:
+            update = torch.addmm(bias, x, weight).relu_()
+            x = x + update if self.model.sample_tier.skip_conn else update
+        return torch.addmm(self.head[1], x, self.head[0])
+
     def feed(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Consume samples [B, t] and return the logits [B, q_levels] of the sample after them."""
-        tokens = tokens.to(self.history.device)
+        """Consume samples [B, t] and return the logits [B, q_levels] of the sample after them (a
+        new tensor, which the caller may change)."""
+        # No grad mode needed: every tensor here is a plain copy. The tokens are kept (the last L
+        # samples feed the frame tiers), so they are copied: the caller may refill its own.
+        tokens = tokens.to(self.accumulator.device).clone()
         for column in range(tokens.size(1)):
-            self._prepare_tiers()
-            self.history = torch.cat([self.history[:, 1:], tokens[:, column:column + 1]], 1)
-            self.position += 1
-        self._prepare_tiers()
-        size = self.model.frame_sizes[-1]
-        slot = self.position % size
-        conditioning = self.conditioning[-1][:, slot:slot + 1]
-        return self.model.sample_tier(self.history[:, -size:], conditioning)[:, 0]
+            self._push(tokens[:, column])
+            if not self.position % self.frame_size:
+                self._run_tiers()
+        return self._logits()
 
     def reorder(self, rows: torch.Tensor) -> None:
         """Keep (and duplicate) the given batch rows, for beam search."""
-        rows = rows.to(self.history.device)
-        self.history = self.history.index_select(0, rows)
-        self.state = [_select_rows(tier_state, rows, 1) for tier_state in self.state]
-        self.conditioning = [None if c is None else c.index_select(0, rows) for c in self.conditioning]
+        with torch.inference_mode(False), torch.no_grad():
+            rows = rows.to(self.accumulator.device)
+            self.accumulator = self.accumulator.index_select(0, rows)
+            self.recent = list(torch.stack(self.recent[-self.model.lookback:], 1).index_select(0, rows).unbind(1))
+            self.state = [[_select_rows(state, rows, 0) for state in tier_state] for tier_state in self.state]
+            self.conditioning = [None if c is None else c.index_select(0, rows) for c in self.conditioning]
+            self.batch_size = rows.numel()

@@ -27,12 +27,15 @@ queue (a ring buffer, indexed by time modulo its length) of that conv's last d(k
 sample reads k-1 entries from each queue, pushes its own input in, and goes through every layer
 once: O(layers) work per sample, independent of the receptive field. A primer of many samples goes
 through the model in one pass, with the queues' contents as the left context, and the queues keep
-the last inputs of every conv. The stepper's logits equal the model's forward over the whole
-sequence (tested).
+the last inputs of every conv. A one-sample step is a handful of small ops per layer on weights
+rewritten once into plain matrices, in numpy on the CPU (less overhead per op than torch at this
+size) or in torch on any device (`WaveNetStepper`). The stepper's logits equal the model's forward
+over the whole sequence (tested).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -154,108 +157,232 @@ class WaveNet(nn.Module):
 
 
 class ConvQueue:
-    """The last `length` inputs of one causal conv: a ring buffer [length, batch, channels] in which
-    the input at time s sits in slot s % length."""
+    """The recent inputs of one causal conv: `context + 1` slots, each [batch, channels], views into
+    one buffer [slots, batch, channels] (a torch tensor, or a numpy array for the numpy path), the
+    input at time s in slot s % slots. The spare slot lets the layer below write the input at time t
+    straight into its slot while the conv still reads the one at t - context."""
 
-    def __init__(self, conv: CausalConv1d, batch_size: int, reference: torch.Tensor):
-        self.length = conv.context
-        self.dilation = conv.dilation[0]
-        self.taps = conv.kernel_size[0] - 1
-        self.buffer = reference.new_zeros(self.length, batch_size, conv.in_channels)
+    def __init__(self, conv: CausalConv1d, buffer):
+        self.context = conv.context
+        # how far back each past tap reads, oldest first: (k-1)d, ..., d
+        self.offsets = tuple(tap * conv.dilation[0] for tap in range(conv.kernel_size[0] - 1, 0, -1))
+        self.set_buffer(buffer)
 
-    def past_inputs(self, time: int) -> list[torch.Tensor]:
-        """The inputs at time - (k-1)d, ..., time - d, each [batch, channels], oldest first."""
-        return [self.buffer[(time - tap * self.dilation) % self.length] for tap in range(self.taps, 0, -1)]
+    def set_buffer(self, buffer) -> None:
+        self.buffer = buffer
+        self.slots = list(buffer)  # views: reading a slot is a list lookup, writing one an out= argument
 
-    def push(self, time: int, x: torch.Tensor) -> None:
-        self.buffer[time % self.length] = x
+    def _order(self, time: int) -> list[int]:
+        """The slots of the inputs at time - context, ..., time - 1."""
+        return [s % len(self.slots) for s in range(time - self.context, time)]
 
     def history(self, time: int) -> torch.Tensor:
-        """The inputs at time - length .. time - 1 in order, [batch, channels, length]."""
-        slots = torch.arange(time - self.length, time, device=self.buffer.device) % self.length
-        return self.buffer[slots].permute(1, 2, 0)
+        """The inputs at time - context .. time - 1 in order, [batch, channels, context] (torch)."""
+        past = self.buffer[self._order(time)]
+        return (torch.from_numpy(past) if isinstance(past, np.ndarray) else past).permute(1, 2, 0)
 
     def load(self, time: int, history: torch.Tensor) -> None:
-        """Set the inputs before `time` from history [batch, channels, length] (oldest first)."""
-        slots = torch.arange(time - self.length, time, device=self.buffer.device) % self.length
-        self.buffer[slots] = history.permute(2, 0, 1)
+        """Set the inputs before `time` from history [batch, channels, context] (oldest first)."""
+        history = history.permute(2, 0, 1)
+        self.buffer[self._order(time)] = history.numpy() if isinstance(self.buffer, np.ndarray) else history
 
-    def reorder(self, rows: torch.Tensor) -> None:
-        self.buffer = self.buffer.index_select(1, rows)
+    def reorder(self, rows) -> None:
+        """Keep the batch rows `rows` (a tensor, or a numpy array for the numpy path)."""
+        if isinstance(self.buffer, np.ndarray):
+            kept = np.ascontiguousarray(self.buffer[:, rows])  # each slot a C-contiguous [batch, channels]
+        else:
+            kept = self.buffer.index_select(1, rows)
+        if kept.shape == self.buffer.shape:
+            self.buffer[:] = kept  # the slot views stay valid
+        else:
+            self.set_buffer(kept)
 
 
 class WaveNetStepper:
     """Fast generation (Paine et al. 2016) for `batch_size` sequences: a queue per causal conv and
     O(layers) work per new sample. It reads the model's weights when made: make it after training,
-    with the model in eval mode (dropout is not applied)."""
+    with the model in eval mode (dropout is not applied).
 
-    def __init__(self, model: WaveNet, batch_size: int, condition: int | torch.Tensor | None = None):
+    A one-sample step works on rows of a few dozen numbers, so it costs per-op overhead, not
+    arithmetic, and is written with few ops. Per layer: one concatenation of the conv's inputs (its
+    past ones are queue slots, so nothing is copied into the queue) and a constant row, one matmul
+    (taps, bias and condition in one matrix), one tanh in place, a multiply and an add into a
+    preallocated row (the gated unit), and one matmul plus an add that writes the next layer's
+    input straight into its queue slot (the residual). Exact rewrites: tanh(f) * sigmoid(g) =
+    (tanh(f) + tanh(f) * tanh(g/2)) / 2, so the gate's weights are halved once and the 1/2 goes
+    into the residual and skip matrices; the bias and condition embedding of a conv are rows of its
+    matrix, met by a constant 1 (the one-hot of the condition id) after its inputs; the residual
+    and skip biases are rows met by a constant 1 after each layer's gated unit; the skips of all
+    layers are one matmul over all gated units at the end.
+
+    `backend`: "numpy" (a CPU model: numpy's per-op overhead on arrays this small is a few times
+    smaller than torch's) or "torch" (any device); the default is numpy on the CPU. Both give the
+    model's logits (tested). A primer of several samples goes through the model's forward in one
+    pass, with the queues as its left context, whatever the backend.
+    """
+
+    def __init__(self, model: WaveNet, batch_size: int, condition: int | torch.Tensor | None = None,
+                 backend: str | None = None):
         self.model = model
-        self.batch_size = batch_size
         reference = next(model.parameters())
+        self.device, self.dtype = reference.device, reference.dtype
         if isinstance(condition, int):
-            condition = torch.full((batch_size,), condition, dtype=torch.long, device=reference.device)
+            condition = torch.full((batch_size,), condition, dtype=torch.long, device=self.device)
         model.check_condition(condition)
+        if backend is None:
+            backend = "numpy" if self.device.type == "cpu" else "torch"
+        if backend not in ("numpy", "torch") or (backend == "numpy" and self.device.type != "cpu"):
+            raise ValueError(f"backend must be 'torch', or 'numpy' for a model on the CPU, not {backend!r}")
+        self.backend = backend
         self.condition = condition
+        self.batch_size = batch_size
         self.time = 0  # samples consumed so far
-        self.queues = [ConvQueue(conv, batch_size, reference) for conv in model.convs()]
-        with torch.no_grad():  # each layer's weights as plain matrices, for one-sample steps
-            self.conv_weights = [(conv.flat_weight(), conv.bias) for conv in model.convs()]
-            self.condition_biases = [layer.condition(condition) if layer.condition is not None else None
-                                     for layer in model.layers]
-            self.output_weights = [self.output_matrix(layer) for layer in model.layers]
-            self.head_weights = [(conv.weight[:, :, 0], conv.bias) for conv in model.head[1::2]]
+        with torch.inference_mode(False), torch.no_grad():  # plain tensors, which the steps change in place
+            self._read_weights(model)
+            self.queues = [ConvQueue(conv, self._zeros(conv.context + 1, batch_size, conv.in_channels))
+                           for conv in model.convs()]
+            self._allocate()
 
-    @staticmethod
-    def output_matrix(layer: ResidualLayer) -> tuple[torch.Tensor, torch.Tensor]:
-        """The residual and skip 1x1 convs of a layer stacked as one matrix (residual rows first)."""
-        convs = [conv for conv in (layer.residual, layer.skip) if conv is not None]
-        return torch.cat([conv.weight[:, :, 0] for conv in convs]), torch.cat([conv.bias for conv in convs])
+    def _read_weights(self, model: WaveNet) -> None:
+        """The model's weights as matrices for `inputs @ matrix`, rewritten for the step (see the
+        class docstring); copies, which later training does not change."""
+        dilation_channels = model.layers[0].dilated.out_channels // 2
+        gate_halved = torch.ones(2 * dilation_channels, dtype=self.dtype, device=self.device)
+        gate_halved[dilation_channels:] = 0.5
+        conditions = model.global_conditions or 1
+
+        def conv_matrix(conv: CausalConv1d, table: nn.Embedding | None) -> torch.Tensor:
+            """[k * in + conditions, out]: the taps oldest first, then a bias row per condition id."""
+            bias = conv.bias.expand(conditions, -1) if table is None else conv.bias + table.weight
+            return torch.cat([conv.flat_weight().t(), bias])
+
+        def output_matrix(conv: nn.Conv1d) -> torch.Tensor:
+            """[dilation_channels + 1, out]: the weights for 2 * the gated unit, then the bias."""
+            return torch.cat([0.5 * conv.weight[:, :, 0].t(), conv.bias[None]])
+
+        self.layer_width = dilation_channels + 1  # a gated unit and its constant 1
+        self.initial = self._array(conv_matrix(model.initial, None))
+        self.convs = [self._array(conv_matrix(layer.dilated, layer.condition) * gate_halved) for layer in model.layers]
+        self.residuals = [None if layer.residual is None else self._array(output_matrix(layer.residual))
+                          for layer in model.layers]
+        self.skip_matrix = self._array(torch.cat([output_matrix(layer.skip) for layer in model.layers]))
+        self.embedding = self._array(model.embedding.weight)
+        self.head = [(self._array(conv.weight[:, :, 0].t()), self._array(conv.bias[None])) for conv in model.head[1::2]]
+
+    def _array(self, tensor: torch.Tensor):
+        """A detached contiguous copy, as a numpy array for the numpy backend."""
+        tensor = tensor.detach().clone(memory_format=torch.contiguous_format)
+        return tensor.cpu().numpy() if self.backend == "numpy" else tensor
+
+    def _zeros(self, *shape: int):
+        return self._array(torch.zeros(shape, dtype=self.dtype, device=self.device))
+
+    def _allocate(self) -> None:
+        """The constant row of each sequence (its condition's one-hot), the scratch rows of a step,
+        and the per-layer plan of the step: after a change of batch size or conditions too."""
+        batch, layers, width = self.batch_size, len(self.model.layers), self.layer_width
+        constant = torch.ones(batch, 1, dtype=self.dtype, device=self.device) if self.condition is None \
+            else F.one_hot(self.condition, self.model.global_conditions).to(self.dtype)
+        self.constant = self._array(constant)
+        self.gated = self._zeros(batch, layers * width)
+        self.gated[:, width - 1::width] = 1.0  # met by the residual and skip biases
+        self.skips = self._zeros(batch, self.skip_matrix.shape[1])
+        self.residual_out = self._zeros(batch, self.model.embedding.embedding_dim)  # numpy's matmul output
+        self.plan = []
+        for index, weight in enumerate(self.convs):
+            z = self._zeros(batch, weight.shape[1])
+            half = weight.shape[1] // 2
+            block = self.gated[:, index * width:(index + 1) * width]
+            queue = self.queues[index + 1]
+            following = self.queues[index + 2].slots if index + 2 < len(self.queues) else None
+            self.plan.append((queue.slots, len(queue.slots), queue.offsets, weight, z, z[:, :half], z[:, half:],
+                              block[:, :half], block, self.residuals[index], following,
+                              len(following) if following else 0))
 
     def feed(self, tokens: torch.Tensor) -> torch.Tensor:
         """Consume samples [batch, time] (a primer of any length, then one new sample each) and
         return the logits [batch, vocab] of the sample that follows them."""
         if tokens.size(1) == 0:
             raise ValueError("feed needs at least one sample")
-        with torch.inference_mode():
-            if tokens.size(1) == 1:
-                logits = self._step(tokens[:, 0])
+        if tokens.size(1) == 1:
+            if self.backend == "numpy":
+                logits = torch.from_numpy(self._step_numpy(tokens.cpu().numpy()[:, 0]))
             else:
-                past = [queue.history(self.time) for queue in self.queues]
-                logits = self.model(tokens, self.condition, past)[:, -1]
-                for queue, history in zip(self.queues, past):
-                    queue.load(self.time + tokens.size(1), history)
+                with torch.inference_mode():
+                    logits = self._step_torch(tokens[:, 0].to(self.device))
+                logits = logits.clone()
+            self.time += 1
+            return logits  # a new tensor, which the caller may change in place
+        with torch.inference_mode():
+            past = [queue.history(self.time) for queue in self.queues]
+            logits = self.model(tokens.to(self.device), self.condition, past)[:, -1]
+            for queue, history in zip(self.queues, past):
+                queue.load(self.time + tokens.size(1), history)
         self.time += tokens.size(1)
         return logits.clone()  # an ordinary tensor, which the caller may change in place
 
-    def _step(self, token: torch.Tensor) -> torch.Tensor:
-        """One new sample [batch] through every layer: each conv reads k-1 inputs from its queue."""
-        x = self.model.embedding(token)  # [batch, residual_channels]
-        skips = 0
-        for index, (queue, (weight, bias)) in enumerate(zip(self.queues, self.conv_weights)):
-            z = F.linear(torch.cat([*queue.past_inputs(self.time), x], dim=-1), weight, bias)
-            queue.push(self.time, x)
-            if index == 0:  # the initial conv
-                x = z
-                continue
-            condition_bias = self.condition_biases[index - 1]
-            if condition_bias is not None:
-                z = z + condition_bias
-            filter_, gate = z.chunk(2, dim=-1)
-            out = F.linear(torch.tanh(filter_) * torch.sigmoid(gate), *self.output_weights[index - 1])
-            residual_channels = x.size(-1) if index < len(self.queues) - 1 else 0
-            skips = skips + out[:, residual_channels:]
-            x = x + out[:, :residual_channels] if residual_channels else x
-        (hidden_weight, hidden_bias), (logit_weight, logit_bias) = self.head_weights
-        return F.linear(F.relu(F.linear(F.relu(skips), hidden_weight, hidden_bias)), logit_weight, logit_bias)
+    def _initial_inputs(self, x):
+        """The initial conv's inputs at this time, oldest first, and the constant row."""
+        queue = self.queues[0]
+        return (*(queue.slots[(self.time - o) % len(queue.slots)] for o in queue.offsets), x, self.constant)
 
-    @torch.inference_mode()
+    def _step_torch(self, token: torch.Tensor) -> torch.Tensor:
+        """One new sample [batch] through every layer: logits [batch, vocab]. Each layer's output
+        goes straight into the next conv's queue slot for this time."""
+        t, constant = self.time, self.constant
+        first, second = self.queues[0].slots, self.queues[1].slots
+        x = torch.index_select(self.embedding, 0, token, out=first[t % len(first)])
+        torch.mm(torch.cat(self._initial_inputs(x), 1), self.initial, out=second[t % len(second)])
+        for slots, n, offsets, weight, z, filter_, gate, gated, gated_1, residual, following, m in self.plan:
+            x = slots[t % n]
+            inputs = (slots[(t - offsets[0]) % n], x, constant) if len(offsets) == 1 else \
+                (*(slots[(t - o) % n] for o in offsets), x, constant)
+            torch.mm(torch.cat(inputs, 1), weight, out=z)
+            z.tanh_()
+            torch.addcmul(filter_, filter_, gate, out=gated)  # 2 tanh(f) sigmoid(g)
+            if residual is not None:
+                torch.addmm(x, gated_1, residual, out=following[t % m])
+        (hidden_weight, hidden_bias), (logit_weight, logit_bias) = self.head
+        skips = torch.mm(self.gated, self.skip_matrix, out=self.skips).relu_()
+        return torch.addmm(logit_bias, torch.addmm(hidden_bias, skips, hidden_weight).relu_(), logit_weight)
+
+    def _step_numpy(self, token: np.ndarray) -> np.ndarray:
+        """`_step_torch` in numpy: the same ops, with a dot and an add where torch has addmm (np.dot
+        with out= has the least overhead of numpy's matrix products)."""
+        t, constant = self.time, self.constant
+        first, second = self.queues[0].slots, self.queues[1].slots
+        concatenate, dot, add, multiply, tanh = np.concatenate, np.dot, np.add, np.multiply, np.tanh
+        x = np.take(self.embedding, token, axis=0, out=first[t % len(first)])
+        dot(concatenate(self._initial_inputs(x), 1), self.initial, out=second[t % len(second)])
+        residual_out = self.residual_out
+        for slots, n, offsets, weight, z, filter_, gate, gated, gated_1, residual, following, m in self.plan:
+            x = slots[t % n]
+            inputs = (slots[(t - offsets[0]) % n], x, constant) if len(offsets) == 1 else \
+                (*(slots[(t - o) % n] for o in offsets), x, constant)
+            dot(concatenate(inputs, 1), weight, out=z)
+            tanh(z, out=z)
+            multiply(filter_, gate, out=gated)
+            add(gated, filter_, out=gated)  # 2 tanh(f) sigmoid(g)
+            if residual is not None:
+                add(x, dot(gated_1, residual, out=residual_out), out=following[t % m])
+        (hidden_weight, hidden_bias), (logit_weight, logit_bias) = self.head
+        skips = dot(self.gated, self.skip_matrix, out=self.skips)
+        np.maximum(skips, 0.0, out=skips)
+        hidden = add(dot(skips, hidden_weight), hidden_bias)
+        np.maximum(hidden, 0.0, out=hidden)
+        logits = dot(hidden, logit_weight)
+        return add(logits, logit_bias, out=logits)
+
     def reorder(self, rows: torch.Tensor) -> None:
         """Keep the batch rows `rows` [new_batch] (repeats allowed) of the state, in that order:
         beam search's reordering of its hypotheses."""
-        for queue in self.queues:
-            queue.reorder(rows)
-        if self.condition is not None:
-            self.condition = self.condition.index_select(0, rows)
-            self.condition_biases = [bias.index_select(0, rows) for bias in self.condition_biases]
-        self.batch_size = rows.numel()
+        with torch.inference_mode(False), torch.no_grad():
+            rows = rows.to(self.device)
+            queue_rows = rows.cpu().numpy() if self.backend == "numpy" else rows
+            for queue in self.queues:
+                queue.reorder(queue_rows)
+            if self.condition is not None:
+                self.condition = self.condition.index_select(0, rows)
+            if rows.numel() != self.batch_size or self.condition is not None:
+                self.batch_size = rows.numel()
+                self._allocate()

@@ -1,9 +1,26 @@
-"""Token windows for language-model training: a fixed, seeded order per epoch so that the data
-position of any step can be recomputed from the step alone (exact resume)."""
+"""Training windows: the batch of any step is a pure function of (seed, step), so that the data
+position of any step can be recomputed from the step alone (exact resume).
+
+* `TokenWindows`: one token stream (text, MIDI), non-overlapping windows in a seeded order per epoch.
+* `ChunkWindows`: fixed-length chunks of quantized audio (8 s by default, overlapping), read either
+  as random windows (WaveNet) or from start to end in consecutive windows whose model state is
+  carried from one to the next (SampleRNN's truncated backpropagation through time).
+
+Both give the trainer `batch(step, ...)`, `fresh(step)` (whether a carried state starts anew),
+`steps_per_epoch(global_batch)` and `sequential(max_tokens, batch_size)` for validation, which yields
+(batch, fresh) pairs."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
+
+
+def encode_items(codec: Any, items: list[Any]) -> torch.Tensor:
+    """One token stream of every item, one after the other."""
+    return torch.tensor([t for item in items for t in codec.encode(item)], dtype=torch.long)
 
 
 class TokenWindows:
@@ -36,6 +53,9 @@ class TokenWindows:
         rows = torch.stack([self.tokens[s : s + self.seq_len + 1] for s in starts.tolist()])
         return rows[:, :-1], rows[:, 1:]
 
+    def fresh(self, step: int) -> bool:
+        return True
+
     def sequential(self, max_tokens: int, batch_size: int):
         """Validation batches: consecutive windows from the start, at most max_tokens targets."""
         length = min(len(self.tokens), max_tokens + 1)
@@ -43,4 +63,99 @@ class TokenWindows:
         starts = list(range(0, length - 1 - seq_len + 1, seq_len))
         for i in range(0, len(starts), batch_size):
             rows = torch.stack([self.tokens[s : s + seq_len + 1] for s in starts[i : i + batch_size]])
-            yield rows[:, :-1], rows[:, 1:]
+            yield (rows[:, :-1], rows[:, 1:]), True
+
+
+class ChunkWindows:
+    """Chunks of one quantized audio stream: chunk k is stream[starts[k] : starts[k] + chunk_len]
+    (chunks may overlap), with the style id styles[k] when the model is conditioned on one.
+
+    Without `lookback`, a batch row is a window of seq_len + 1 samples at a seeded random place in a
+    random chunk (WaveNet). With `lookback` L (SampleRNN's top frame size), chunks are read from
+    start to end: window w of a chunk covers its samples [w * hop, w * hop + seq_len + 1) with
+    hop = seq_len + 1 - L, so each window repeats the last L samples of the one before as history,
+    and the model's state is carried across the windows of one chunk. A step's rows are B chunks
+    of a seeded order per epoch; they stay the same for the chunk's windows_per_chunk steps."""
+
+    def __init__(self, stream: torch.Tensor, starts: torch.Tensor, chunk_len: int, seq_len: int,
+                 styles: torch.Tensor | None = None, lookback: int | None = None):
+        if chunk_len < seq_len + 1:
+            raise ValueError(f"a chunk of {chunk_len} samples cannot hold a window of {seq_len + 1}")
+        self.stream, self.starts, self.styles = stream, starts, styles
+        self.chunk_len, self.seq_len, self.count = chunk_len, seq_len, len(starts)
+        self.carry = lookback is not None
+        self.hop = seq_len + 1 - lookback if self.carry else seq_len
+        if self.hop < 1:
+            raise ValueError(f"seq_len {seq_len} leaves no sample to predict after a look-back of {lookback}")
+        self.windows_per_chunk = (chunk_len - seq_len - 1) // self.hop + 1
+
+    def steps_per_epoch(self, global_batch: int) -> int:
+        if self.carry:
+            return max(1, self.count // global_batch) * self.windows_per_chunk
+        return max(1, self.count * self.windows_per_chunk // global_batch)
+
+    def fresh(self, step: int) -> bool:
+        return not self.carry or step % self.windows_per_chunk == 0
+
+    def _rows(self, rows: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        index = (self.starts[rows] + offsets)[:, None] + torch.arange(self.seq_len + 1)
+        windows = self.stream[index].long()
+        batch = (windows[:, :-1], windows[:, 1:])
+        return batch + (self.styles[rows],) if self.styles is not None else batch
+
+    def batch(self, step: int, batch_size: int, seed: int, rank: int = 0,
+              world_size: int = 1) -> tuple[torch.Tensor, ...]:
+        """(inputs, targets[, style ids]) of this rank for a global step."""
+        global_batch = batch_size * world_size
+        mine = torch.arange(rank * batch_size, (rank + 1) * batch_size)
+        if not self.carry:
+            generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
+            rows = torch.randint(self.count, (global_batch,), generator=generator)[mine]
+            offsets = torch.randint(self.chunk_len - self.seq_len, (global_batch,), generator=generator)[mine]
+            return self._rows(rows, offsets)
+        group, window = divmod(step, self.windows_per_chunk)
+        epoch, position = divmod(group, max(1, self.count // global_batch))
+        order = torch.randperm(self.count, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+        rows = order[(position * global_batch + mine) % self.count]
+        return self._rows(rows, torch.full((batch_size,), window * self.hop))
+
+    def sequential(self, max_tokens: int, batch_size: int):
+        """Validation batches in order, about max_tokens predicted samples: chunk after chunk in
+        windows of seq_len (carried: every window of a group of chunks, fresh at the first)."""
+        if self.carry:
+            chunks = min(self.count, -(-max_tokens // (self.windows_per_chunk * self.hop)))
+            for first in range(0, chunks, batch_size):
+                rows = torch.arange(first, min(first + batch_size, chunks))
+                for window in range(self.windows_per_chunk):
+                    yield self._rows(rows, torch.full((len(rows),), window * self.hop)), window == 0
+            return
+        places = [(row, window * self.seq_len) for row in range(self.count) for window in range(self.windows_per_chunk)]
+        places = places[: max(1, -(-max_tokens // self.seq_len))]
+        for first in range(0, len(places), batch_size):
+            rows, offsets = torch.tensor(places[first: first + batch_size]).T
+            yield self._rows(rows, offsets), True
+
+
+def audio_windows(codec: Any, recordings: list[Any], chunk_len: int, overlap: int, seq_len: int,
+                  lookback: int | None = None) -> ChunkWindows | None:
+    """The recordings (objects with .samples and .style) quantized, concatenated per style (in the
+    order of codec.styles when the codec has styles) and cut into chunks of chunk_len samples that
+    overlap by `overlap`; None when there is not one whole chunk."""
+    styles = list(getattr(codec, "styles", []))
+    groups = [[r.samples for r in recordings if r.style == style] for style in styles] if styles \
+        else [[r.samples for r in recordings]]
+    dtype = np.int16 if codec.vocab_size <= 2 ** 15 else np.int32
+    pieces, starts, ids, offset = [], [], [], 0
+    for style_id, group in enumerate(groups):
+        if not group:
+            continue
+        levels = codec.encode_array(np.concatenate(group)).astype(dtype)
+        here = np.arange(0, len(levels) - chunk_len + 1, chunk_len - overlap)
+        pieces.append(levels)
+        starts.append(offset + here)
+        ids += [style_id] * len(here)
+        offset += len(levels)
+    if not ids:
+        return None
+    return ChunkWindows(torch.from_numpy(np.concatenate(pieces)), torch.from_numpy(np.concatenate(starts)),
+                        chunk_len, seq_len, torch.tensor(ids) if styles else None, lookback)

@@ -23,7 +23,6 @@ from tunesmith.codecs import load_codec
 from tunesmith.corpus import split_by_document
 from tunesmith.errors import UserError, info
 from tunesmith.recipes import Recipe, get_recipe
-from tunesmith.training.data import TokenWindows
 from tunesmith.training.distributed import Group, join_group
 
 
@@ -48,27 +47,43 @@ class TrainingStopped(Exception):
 
 
 class LossOf(nn.Module):
-    """Wraps a model so that its forward is its loss: DistributedDataParallel syncs gradients of
-    what goes through forward."""
+    """Wraps a model so that its forward is its loss (and, for a model whose state is carried,
+    the state for the next window): DistributedDataParallel syncs gradients of what goes through
+    forward."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, carry: bool):
         super().__init__()
-        self.model = model
+        self.model, self.carry = model, carry
 
-    def forward(self, batch):
-        return self.model.loss(batch)
+    def forward(self, batch, state=None):
+        if self.carry:
+            return self.model.loss_with_state(batch, state)
+        return self.model.loss(batch), None
+
+
+def stateful(model: nn.Module, data) -> bool:
+    """Whether the model's state is carried across the data's consecutive windows (SampleRNN)."""
+    return bool(getattr(data, "carry", False)) and hasattr(model, "loss_with_state")
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, windows: TokenWindows, max_tokens: int, batch_size: int,
+def evaluate(model: nn.Module, windows, max_tokens: int, batch_size: int,
              device: torch.device) -> tuple[float, int]:
-    """Mean loss in nats per token over the first max_tokens tokens, and the count of tokens."""
+    """Mean loss in nats per predicted token over about the first max_tokens tokens, and their count.
+    A model whose state is carried reads each chunk from its start, as in training."""
     was_training = model.training
     model.eval()
-    total, count = 0.0, 0
-    for inputs, targets in windows.sequential(max_tokens, batch_size):
-        n = targets.numel()
-        total += model.loss((inputs.to(device), targets.to(device))).item() * n
+    total, count, state = 0.0, 0, None
+    skipped = getattr(model, "lookback", 1) - 1  # SampleRNN: targets of the history are not scored
+    carry = stateful(model, windows)
+    for batch, fresh in windows.sequential(max_tokens, batch_size):
+        batch = tuple(t.to(device) for t in batch)
+        if carry:
+            loss, state = model.loss_with_state(batch, None if fresh else state)
+        else:
+            loss = model.loss(batch)
+        n = batch[1][:, skipped:].numel()
+        total += loss.item() * n
         count += n
     model.train(was_training)
     return (total / count if count else float("nan")), count
@@ -98,8 +113,7 @@ class Interrupt:
 
 
 class Trainer:
-    def __init__(self, run: Path, model: nn.Module, train_data: TokenWindows,
-                 val_data: TokenWindows | None, hp: dict[str, Any], budget: Budget, seed: int,
+    def __init__(self, run: Path, model: nn.Module, train_data, val_data, hp: dict[str, Any], budget: Budget, seed: int,
                  group: Group, preview: Callable[[nn.Module, int, Any], None] | None = None):
         self.run, self.hp, self.budget, self.seed, self.group = run, hp, budget, seed, group
         self.model = model.to(group.device)
@@ -109,10 +123,14 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": hp["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
             lr=hp["lr"])
-        self.loss_module: nn.Module = LossOf(self.model)
+        self.carry = stateful(self.model, train_data)
+        self.state_carried = None  # the model state passed from one window to the next (carry)
+        self.loss_module: nn.Module = LossOf(self.model, self.carry)
         if group.active:
             ids = [group.device.index] if group.device.type == "cuda" else None
-            self.loss_module = nn.parallel.DistributedDataParallel(self.loss_module, device_ids=ids)
+            # a carried state leaves the learned initial state (h0) unused in most steps
+            self.loss_module = nn.parallel.DistributedDataParallel(self.loss_module, device_ids=ids,
+                                                                   find_unused_parameters=self.carry)
         self.steps_per_epoch = train_data.steps_per_epoch(hp["batch_size"] * group.world_size)
         self.total_steps = budget.total_steps(self.steps_per_epoch)
         self.step, self.elapsed_before, self.best_val, self.bad_evals = 0, 0.0, math.inf, 0
@@ -125,7 +143,7 @@ class Trainer:
     def state(self) -> dict[str, Any]:
         return {
             "optimizer": self.optimizer.state_dict(), "step": self.step, "elapsed": self.elapsed(),
-            "best_val": self.best_val, "bad_evals": self.bad_evals,
+            "best_val": self.best_val, "bad_evals": self.bad_evals, "carried": self.state_carried,
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
         }
@@ -134,6 +152,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.elapsed_before = state["step"], state["elapsed"]
         self.best_val, self.bad_evals = state["best_val"], state["bad_evals"]
+        self.state_carried = to_device(state.get("carried"), self.group.device)
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         np.random.set_state(rng["numpy"])
@@ -182,7 +201,9 @@ class Trainer:
                     lr = self.learning_rate()
                     for param_group in self.optimizer.param_groups:
                         param_group["lr"] = lr
-                    loss = self.loss_module(batch)
+                    if self.train_data.fresh(self.step):
+                        self.state_carried = None
+                    loss, self.state_carried = self.loss_module(batch, self.state_carried)
                     self.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     clip = self.hp["grad_clip"] if self.hp["grad_clip"] > 0 else math.inf
@@ -267,17 +288,19 @@ class Trainer:
         return val_loss, improved
 
 
+def to_device(state, device: torch.device):
+    """Nested tuples/lists of tensors (a carried model state) moved to a device; None stays None."""
+    if state is None or isinstance(state, torch.Tensor):
+        return None if state is None else state.to(device)
+    return type(state)(to_device(part, device) for part in state)
+
+
 # -- from a recipe and a corpus to a trained run -------------------------------------------------
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def encode_items(codec, items) -> torch.Tensor:
-    """One token stream of every item, one after the other."""
-    return torch.tensor([t for item in items for t in codec.encode(item)], dtype=torch.long)
 
 
 def prepare_run(recipe: Recipe, run: Path | None, resume: bool, data: str | None, settings: list[str],
@@ -337,19 +360,17 @@ def train_recipe(recipe_name: str, data: str | None = None, run: Path | None = N
         hp, seed = config["hparams"], config["seed"]
         seed_everything(seed + group.rank)
         docs = recipe.read_corpus(config["data"], hp)
-        train_docs, val_docs = split_by_document(docs, hp["val_fraction"])
+        train_docs, val_docs, _ = split_by_document(docs, hp["val_fraction"], hp.get("test_fraction", 0.0))
         codec = load_codec(run / runs.CODEC) if resume else recipe.make_codec([d.content for d in docs], hp)
         train_items = [d.content for d in train_docs]
         if recipe.augment:
             train_items = recipe.augment(train_items, hp)
-        train_tokens = encode_items(codec, train_items)
-        if len(train_tokens) < hp["seq_len"] + 1:
-            raise UserError(
-                f"{config['data']}: the training split has {len(train_tokens)} tokens, fewer than one training "
-                f"sequence ({hp['seq_len']} + 1); add material or lower --set seq_len=...")
-        val_tokens = encode_items(codec, [d.content for d in val_docs])
-        val_data = TokenWindows(val_tokens, hp["seq_len"]) if len(val_tokens) >= 2 else None
-        model = recipe.build_model(hp, codec.vocab_size)
+        try:
+            train_data = recipe.make_windows(codec, train_items, hp, True)
+        except UserError as err:
+            raise UserError(f"{config['data']}: {err}") from None
+        val_data = recipe.make_windows(codec, [d.content for d in val_docs], hp, False)
+        model = recipe.build_model(hp, codec)
         checkpoint = (runs.list_checkpoints(run) or [None])[-1] if resume else None
         if checkpoint:
             model.load_state_dict(runs.load_weights(checkpoint))
@@ -360,12 +381,12 @@ def train_recipe(recipe_name: str, data: str | None = None, run: Path | None = N
             if not resume:
                 codec.save(run / runs.CODEC)
             info(f"{'resuming' if checkpoint else 'training'} {recipe.name} in {run}: "
-                 f"{config['parameters']:,} parameters, {len(train_tokens):,} training and {len(val_tokens):,} "
-                 f"validation tokens, on {group.device}" + (f" x{group.world_size}" if group.active else ""))
+                 f"{config['parameters']:,} parameters, {describe(train_data, codec)} for training and "
+                 f"{describe(val_data, codec)} for validation, on {group.device}" + (f" x{group.world_size}" if group.active else ""))
         group.barrier()
-        trainer = Trainer(run, model, TokenWindows(train_tokens, hp["seq_len"]), val_data, hp,
+        trainer = Trainer(run, model, train_data, val_data, hp,
                           Budget(**config["budget"]), seed, group,
-                          preview=make_preview(recipe, codec, run, seed, hp["sample_length"]))
+                          preview=make_preview(recipe, codec, run, seed, hp))
         if checkpoint:
             trainer.restore(runs.load_trainer_state(checkpoint))
         result = trainer.fit()
@@ -374,19 +395,39 @@ def train_recipe(recipe_name: str, data: str | None = None, run: Path | None = N
         group.close()
 
 
-def make_preview(recipe: Recipe, codec, run: Path, seed: int, length: int):
-    """At each checkpoint: a short sample into samples/ and TensorBoard."""
+def describe(windows, codec) -> str:
+    """How much data windows hold: tokens, or chunks and hours of audio."""
+    if windows is None:
+        return "nothing"
+    if hasattr(windows, "chunk_len"):
+        hours = windows.count * windows.chunk_len / codec.sample_rate / 3600
+        return f"{windows.count:,} chunks ({hours:.2f} h)"
+    return f"{len(windows.tokens):,} tokens"
+
+
+def make_preview(recipe: Recipe, codec, run: Path, seed: int, hp: dict[str, Any]):
+    """At each checkpoint: `test_clips` short samples (1 for text and MIDI) into samples/ and
+    TensorBoard; a style-conditioned model gives each clip the next style in turn."""
     from tunesmith.domains import Clip, SampleOptions
     from tunesmith.sampling import generate
 
+    count = hp.get("test_clips", 1)
+
     def preview(model: nn.Module, step: int, writer) -> None:
-        tokens = generate(model, codec.start_tokens(), length, seed=seed + step)[0]
-        item = recipe.domain.finish(codec, tokens, SampleOptions())
+        # a globally conditioned model (WaveNet on styles): the clips take the styles in turn
+        styles = codec.styles if getattr(model, "global_conditions", 0) else []
+        condition = torch.arange(count) % len(styles) if styles else None
+        rows = generate(model, codec.start_tokens(), hp["sample_length"], count, seed=seed + step,
+                        condition=condition)
         (run / runs.SAMPLES).mkdir(exist_ok=True)
-        recipe.domain.write(item, run / runs.SAMPLES / f"step-{step:08d}{recipe.domain.suffix}", SampleOptions())
-        if isinstance(item, str):
-            writer.add_text("sample", "    " + item.replace("\n", "\n    "), step)
-        elif isinstance(item, Clip):  # TensorBoard's audio tab
-            writer.add_audio("sample", torch.from_numpy(item.samples)[None], step, sample_rate=item.sample_rate)
+        for k, tokens in enumerate(rows, 1):
+            item = recipe.domain.finish(codec, tokens, SampleOptions())
+            name = f"step-{step:08d}" + (f"-{k}" if count > 1 else "")
+            recipe.domain.write(item, run / runs.SAMPLES / f"{name}{recipe.domain.suffix}", SampleOptions())
+            tag = "sample" if count == 1 else f"sample/{k}" + (f" ({styles[(k - 1) % len(styles)]})" if styles else "")
+            if isinstance(item, str):
+                writer.add_text(tag, "    " + item.replace("\n", "\n    "), step)
+            elif isinstance(item, Clip):  # TensorBoard's audio tab
+                writer.add_audio(tag, torch.from_numpy(item.samples)[None], step, sample_rate=item.sample_rate)
 
     return preview
