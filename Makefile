@@ -55,7 +55,9 @@ demo: install
 	@echo "== a chorale continuation from the bundled Music Transformer =="
 	$(BIN)/tunesmith sample transformer-chorales --primer src/tunesmith/primers/chorale.mid --seconds 20 \
 		--program 19 --temperature 0.9 --plot --out out/demo/chorale.mid
-	@echo "== written to out/demo/ (MIDI files open in any DAW; PNGs are piano rolls) =="
+	@echo "== a few seconds of raw audio from the bundled SampleRNN (trained on rendered chorales) =="
+	$(BIN)/tunesmith sample samplernn-chorales --seconds 4 --temperature 0.95 --out out/demo/samplernn.wav
+	@echo "== written to out/demo/ (MIDI files open in any DAW; PNGs are piano rolls; WAVs play anywhere) =="
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -66,6 +68,9 @@ bench: install
 	$(BIN)/python benchmarks/midi_ingest.py
 	$(BIN)/python benchmarks/transformer_generation.py
 	$(BIN)/python benchmarks/symbolic_nll.py --minutes 4
+	$(BIN)/python benchmarks/wavenet_generation.py
+	$(BIN)/python benchmarks/samplernn_generation.py
+	$(BIN)/python benchmarks/audio_training.py --minutes 5
 
 clean-venv:
 	rm -rf $(VENV)

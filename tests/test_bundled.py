@@ -26,3 +26,18 @@ def test_bundled_model_is_trained_and_small():
     done = run_command(*TUNESMITH, "eval", "char-rnn-lyrics", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["loss_nats"] < 1.5
+
+
+def test_bundled_samplernn_writes_audio(tmp_path):
+    import numpy as np
+    import soundfile
+
+    run = runs.open_run("samplernn-chorales")
+    assert (run / "TRAINED.md").read_text().count("tunesmith train samplernn") == 1
+    assert (runs.find_checkpoint(run)["path"] / runs.WEIGHTS).stat().st_size < 8_000_000
+    done = run_command(*TUNESMITH, "sample", "samplernn-chorales", "--seconds", "0.5", "--seed", "1",
+                       "--out", str(tmp_path / "clip.wav"))
+    assert done.returncode == 0, done.stderr
+    samples, rate = soundfile.read(tmp_path / "clip.wav")
+    assert rate == 16000 and len(samples) == 8000
+    assert 0.001 < np.sqrt(np.mean(samples ** 2)) < 0.9  # sound, neither silence nor a clipped wall

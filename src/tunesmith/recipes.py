@@ -369,8 +369,9 @@ RECIPES: dict[str, Recipe] = {
         audio_recipe(
             name="samplernn",
             summary="SampleRNN on raw audio: 2 or 3 tiers of frame-level RNNs over a sample-level MLP",
-            example="tunesmith train samplernn --data album/ --set tiers=3 --set dim=1024 --set n_rnn=2 "
-                    "--set q_type=linear --set batch_size=128  # the Dadabots' GPU settings",
+            example="tunesmith train samplernn --data album/ --set tiers=2 --set frame_size=16 --set seq_len=1039 "
+                    "--set dim=1024 --set n_rnn=5 --set rnn_type=lstm --set emb_size=256 --set skip_conn=true "
+                    "--set learn_h0=false --set batch_size=128  # the Dadabots' settings, for a GPU",
             build_model=build_samplernn,
             params={
                     "seq_len": Param(1087, "samples per window: big_frame_size of history + 1024 - 1 predicted"),
