@@ -70,7 +70,7 @@ bench: install
 	$(BIN)/python benchmarks/symbolic_nll.py --minutes 4
 	$(BIN)/python benchmarks/wavenet_generation.py
 	$(BIN)/python benchmarks/samplernn_generation.py
-	$(BIN)/python benchmarks/audio_training.py --minutes 5
+	$(BIN)/python benchmarks/audio_training.py --minutes 4
 
 clean-venv:
 	rm -rf $(VENV)
