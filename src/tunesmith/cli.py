@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", type=Path, help="output file or folder (text: default stdout; music: .); "
                         "K outputs are numbered name-1, name-2, ...")
 
-    evaluate = verbs.add_parser("eval", help="loss of a run on its validation split or on --data",
+    evaluate = verbs.add_parser("eval", help="loss of a run on its validation (and, for audio, test) split or on --data",
                                 epilog="examples:\n  tunesmith eval runs/char-rnn-20261121-101500\n"
                                 "  tunesmith eval char-rnn-lyrics --data other-lyrics.txt --json",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
