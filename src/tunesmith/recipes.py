@@ -62,6 +62,15 @@ TRAINER_PARAMS: dict[str, Param] = {
 }
 
 
+def token_windows(codec: Codec, items: list[Any], hp: dict[str, Any], training: bool) -> TokenWindows | None:
+    """The items as one token stream cut into windows of seq_len (text and MIDI)."""
+    tokens = encode_items(codec, items)
+    if training and len(tokens) < hp["seq_len"] + 1:
+        raise UserError(f"the training split has {len(tokens)} tokens, fewer than one training sequence "
+                        f"({hp['seq_len']} + 1); add material or lower --set seq_len=...")
+    return TokenWindows(tokens, hp["seq_len"]) if len(tokens) >= 2 else None
+
+
 @dataclass(frozen=True)
 class Recipe:
     name: str
@@ -77,11 +86,7 @@ class Recipe:
     augment: Callable[[list[Any], dict[str, Any]], list[Any]] | None = None  # training items only
     # (codec, items, hparams, training) -> training windows (data.TokenWindows or ChunkWindows), or
     # None when the items cannot fill one; for training, a UserError saying what is missing instead
-    make_windows: Callable[[Codec, list[Any], dict[str, Any], bool], Any] = None  # default: token_windows
-
-    def __post_init__(self) -> None:
-        if self.make_windows is None:
-            object.__setattr__(self, "make_windows", token_windows)
+    make_windows: Callable[[Codec, list[Any], dict[str, Any], bool], Any] = token_windows
 
     def all_params(self) -> dict[str, Param]:
         return {**TRAINER_PARAMS, **self.params}
@@ -100,15 +105,6 @@ class Recipe:
                                 f"see `tunesmith train {self.name} --help`")
             values[key] = params[key].parse(key, text.strip())
         return values
-
-
-def token_windows(codec: Codec, items: list[Any], hp: dict[str, Any], training: bool) -> TokenWindows | None:
-    """The items as one token stream cut into windows of seq_len (text and MIDI)."""
-    tokens = encode_items(codec, items)
-    if training and len(tokens) < hp["seq_len"] + 1:
-        raise UserError(f"the training split has {len(tokens)} tokens, fewer than one training sequence "
-                        f"({hp['seq_len']} + 1); add material or lower --set seq_len=...")
-    return TokenWindows(tokens, hp["seq_len"]) if len(tokens) >= 2 else None
 
 
 # -- models ---------------------------------------------------------------------------------------
