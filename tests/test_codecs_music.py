@@ -76,7 +76,10 @@ def test_melody_round_trip_of_a_chorale_soprano(chorales):
         soprano = piece.with_notes(piece.notes[piece.notes["program"] == VOICE_PROGRAMS["soprano"]])
         codec = MelodyCodec.fit([soprano])
         tokens = codec.encode(soprano)
-        assert tokens[0] == codec.start_token and codec.vocab_size == 2 + 36 + 1
+        pitches = soprano.notes["pitch"]
+        assert (codec.min_pitch, codec.max_pitch) == (pitches.min(), max(pitches.max(), pitches.min() + 11))
+        assert tokens[0] == codec.start_token
+        assert codec.vocab_size == 2 + codec.max_pitch - codec.min_pitch + 1 + 1
         assert sum(codec.steps(t) for t in tokens) == len(tokens) - 1 == soprano.beats * 4 + 1
         decoded = codec.decode(tokens)
         assert rows(decoded, "start", "end", "pitch") == rows(soprano, "start", "end", "pitch")
@@ -85,7 +88,7 @@ def test_melody_round_trip_of_a_chorale_soprano(chorales):
 
 
 def test_melody_of_a_polyphonic_piece_is_its_quantized_skyline_folded_into_range(chorales):
-    codec = MelodyCodec.fit(chorales)
+    codec = MelodyCodec.fit(chorales, min_pitch=48, max_pitch=83)  # Magenta's range, as a setting
     piece = chorales[0]
     notes = piece.notes.copy()
     notes["start"] += 0.04  # off the grid
@@ -122,7 +125,9 @@ def test_drums_round_trip_of_a_pattern_and_of_its_midi_file(tmp_path):
 
 def test_polyphony_round_trip_of_chorales(chorales):
     codec = PolyphonyCodec.fit(chorales)
-    assert codec.vocab_size == 2 * 128 + 1 + 1
+    pitches = np.concatenate([p.notes["pitch"] for p in chorales])
+    assert (codec.min_pitch, codec.max_pitch) == (pitches.min(), pitches.max())
+    assert codec.vocab_size == 2 * (pitches.max() - pitches.min() + 1) + 1 + 1
     for piece in chorales:
         tokens = codec.encode(piece)
         decoded = codec.decode(tokens)
@@ -140,8 +145,9 @@ def test_polyphony_round_trip_of_chorales(chorales):
         for step, events in enumerate(steps):  # the notes sounding in each step, highest first
             now = step / 4
             sounding = (piece.notes["start"] <= now) & (piece.notes["end"] > now)
-            assert len(events) == sounding.sum() and events == sorted(events, key=lambda e: -(e % 128))
-            assert sum(e < 128 for e in events) == (piece.notes["start"] == now).sum()
+            count = codec.pitch_count
+            assert len(events) == sounding.sum() and events == sorted(events, key=lambda e: -(e % count))
+            assert sum(e < count for e in events) == (piece.notes["start"] == now).sum()
 
 
 def test_polyphony_quantizes_and_pairs_notes_of_one_pitch_earliest_first():
@@ -224,7 +230,8 @@ def test_any_token_sequence_decodes_to_a_valid_piece(chorales):
             assert ((1 <= notes["velocity"]) & (notes["velocity"] <= 127)).all(), codec.name
         decoded = [codec.decode(tokens) for tokens in sequences[3:]]
         if isinstance(codec, MelodyCodec):
-            assert all(((48 <= p.notes["pitch"]) & (p.notes["pitch"] <= 83)).all() for p in decoded)
+            assert all(((codec.min_pitch <= p.notes["pitch"]) & (p.notes["pitch"] <= codec.max_pitch)).all()
+                       for p in decoded)
         if isinstance(codec, DrumsCodec):
             assert all(p.notes["is_drum"].all() for p in decoded)
         assert sum(len(p) for p in decoded) > 0, codec.name
@@ -277,7 +284,7 @@ def test_grid_codecs_count_steps_and_seconds():
 
 def test_bad_options_are_user_errors():
     with pytest.raises(UserError, match="the melody codec has no option velocity_bins; its options are "
-                                        "max_pitch, min_pitch, steps_per_quarter"):
+                                        "key_tokens, max_pitch, min_pitch, steps_per_quarter"):
         MelodyCodec.fit([], velocity_bins=32)
     with pytest.raises(UserError, match="at least an octave"):
         MelodyCodec.fit([], min_pitch=60, max_pitch=65)

@@ -110,3 +110,24 @@ def test_compare_empty_sets():
     result = compare([], [scale_piece()])
     assert result["mean_overlap"] is None
     assert "mean overlap" in format_table(result)
+
+
+def test_register_entropy_and_note_lengths():
+    stats = piece_stats(scale_piece())
+    assert stats.mean_pitch == pytest.approx(np.mean(C_MAJOR))
+    assert stats.pitch_count == 8
+    assert stats.pitch_class_entropy == pytest.approx(-(0.25 * math.log2(0.25) + 6 * 0.125 * math.log2(0.125)))
+    assert stats.note_length == pytest.approx(0.5) and stats.longest_note == pytest.approx(0.5)
+    one_pitch_class = piece_stats(scale_piece([60, 72, 48]))
+    assert one_pitch_class.pitch_class_entropy == 0.0 and one_pitch_class.pitch_count == 3
+    # a note that never ends (a drone under the tune) shows in the longest note, not in the mean
+    drone = Piece(np.concatenate([scale_piece().notes, make_notes([(0, 40, 36)])]))
+    stats = piece_stats(drone)
+    assert stats.longest_note == pytest.approx(20.0) and stats.mean_pitch < np.mean(C_MAJOR)
+
+
+def test_compare_can_report_a_subset_of_statistics():
+    pieces = [scale_piece(), scale_piece(C_MAJOR[::-1])]
+    result = compare(pieces, pieces, statistics=("mean_pitch", "in_scale_rate"))
+    assert list(result["statistics"]) == ["mean_pitch", "in_scale_rate"]
+    assert result["mean_overlap"] == pytest.approx(1.0)

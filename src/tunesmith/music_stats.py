@@ -18,9 +18,14 @@ MINOR_STEPS = (0, 2, 3, 5, 7, 8, 10)  # natural minor
 # The per-piece statistics compare() reports, in table order, with what each one measures.
 STATISTICS = {
     "pitch_class_histogram": "pitch-class histogram",
+    "mean_pitch": "mean pitch (MIDI)",
     "pitch_range": "pitch range (semitones)",
+    "pitch_count": "pitches used",
+    "pitch_class_entropy": "pitch-class entropy (bits)",
     "note_density": "note density (notes/s)",
     "mean_ioi": "mean inter-onset interval (s)",
+    "note_length": "mean note length (s)",
+    "longest_note": "longest note (s)",
     "polyphony": "polyphony (notes per onset)",
     "in_scale_rate": "in-scale rate",
 }
@@ -33,9 +38,14 @@ class PieceStats:
     onset) are nan; `inter_onset_intervals` may be empty."""
 
     pitch_class_histogram: np.ndarray   # 12 shares of notes per pitch class, summing to 1 (nan if no notes)
+    mean_pitch: float                   # mean MIDI pitch of the notes: the register
     pitch_range: float                  # highest minus lowest MIDI pitch
+    pitch_count: float                  # how many different pitches are used
+    pitch_class_entropy: float          # Shannon entropy of the pitch-class histogram in bits (0..log2 12)
     note_density: float                 # notes per second over the piece's length
     inter_onset_intervals: np.ndarray   # seconds between consecutive distinct onsets
+    note_length: float                  # mean note duration in seconds
+    longest_note: float                 # the longest note in seconds (a drone shows here)
     polyphony: float                    # mean number of notes sounding at each distinct onset
     in_scale_rate: float                # share of notes in the best-fitting major or minor scale
     key: str                            # that scale, e.g. "C major" ("" if no notes)
@@ -74,11 +84,15 @@ def piece_stats(piece: Piece) -> PieceStats:
     notes = piece.notes[~piece.notes["is_drum"]]
     seconds_per_beat = 60.0 / piece.qpm
     pitches = notes["pitch"].astype(np.int64)
+    lengths = (notes["end"] - notes["start"]) * seconds_per_beat
     if len(notes):
         histogram = np.bincount(pitches % 12, minlength=12).astype(np.float64) / len(notes)
-        pitch_range = float(pitches.max() - pitches.min())
+        used = histogram[histogram > 0]
+        register = (float(pitches.mean()), float(pitches.max() - pitches.min()), float(len(np.unique(pitches))),
+                    float(-(used * np.log2(used)).sum()), float(lengths.mean()), float(lengths.max()))
     else:
-        histogram, pitch_range = np.full(12, math.nan), math.nan
+        histogram, register = np.full(12, math.nan), (math.nan,) * 6
+    mean_pitch, pitch_range, pitch_count, entropy, note_length, longest_note = register
     duration = piece.seconds
     density = len(notes) / duration if duration > 0 else math.nan
     onsets = np.unique(notes["start"])
@@ -91,7 +105,8 @@ def piece_stats(piece: Piece) -> PieceStats:
     else:
         polyphony = math.nan
     key, in_scale = best_key(pitches)
-    return PieceStats(histogram, pitch_range, float(density), intervals, polyphony, float(in_scale), key)
+    return PieceStats(histogram, mean_pitch, pitch_range, pitch_count, entropy, float(density), intervals,
+                      note_length, longest_note, polyphony, float(in_scale), key)
 
 
 def _bandwidth(values: np.ndarray, rule: str) -> float:
@@ -181,22 +196,24 @@ def histogram_overlap(a: np.ndarray, b: np.ndarray, bandwidth: str = "silverman"
     return float(np.mean([overlapping_area(a[:, pc], b[:, pc], bandwidth) for pc in range(12)]))
 
 
-def compare(generated: list[Piece], reference: list[Piece], bandwidth: str = "silverman") -> dict[str, Any]:
-    """Each statistic's mean and standard deviation over each set and the overlapping area of its
-    distributions in the two sets (1 = indistinguishable, 0 = disjoint), plus `mean_overlap`, the
+def compare(generated: list[Piece], reference: list[Piece], bandwidth: str = "silverman",
+            statistics: tuple[str, ...] = tuple(STATISTICS)) -> dict[str, Any]:
+    """Each statistic's (of `statistics`, keys of STATISTICS) mean and standard deviation over each
+    set and the overlapping area of its distributions in the two sets (1 = indistinguishable, 0 = disjoint), plus `mean_overlap`, the
     mean of those areas. Scalar statistics compare one value per piece; the pitch-class histogram
     compares each pitch class's share per piece (see `histogram_overlap`). JSON-serialisable:
     undefined numbers are None."""
     stats = {"generated": [piece_stats(p) for p in generated], "reference": [piece_stats(p) for p in reference]}
     result: dict[str, Any] = {"pieces": {side: len(s) for side, s in stats.items()}, "bandwidth": bandwidth,
                               "statistics": {}}
-    histograms = {side: np.array([s.pitch_class_histogram for s in items]).reshape(-1, 12)
-                  for side, items in stats.items()}
-    result["statistics"]["pitch_class_histogram"] = {
-        **{side: _histogram_summary(h) for side, h in histograms.items()},
-        "overlap": json_float(histogram_overlap(histograms["generated"], histograms["reference"], bandwidth)),
-    }
-    for name in SCALAR_STATISTICS:
+    if "pitch_class_histogram" in statistics:
+        histograms = {side: np.array([s.pitch_class_histogram for s in items]).reshape(-1, 12)
+                      for side, items in stats.items()}
+        result["statistics"]["pitch_class_histogram"] = {
+            **{side: _histogram_summary(h) for side, h in histograms.items()},
+            "overlap": json_float(histogram_overlap(histograms["generated"], histograms["reference"], bandwidth)),
+        }
+    for name in (name for name in SCALAR_STATISTICS if name in statistics):
         values = {side: np.array([getattr(s, name) for s in items], dtype=np.float64)
                   for side, items in stats.items()}
         result["statistics"][name] = {

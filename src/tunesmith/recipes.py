@@ -26,6 +26,7 @@ class Param:
     default: Any
     help: str
     choices: tuple[str, ...] | None = None
+    check: Callable[[str, Any], Any] | None = None  # (key, value): raises a UserError for a bad value
 
     def parse(self, key: str, text: str) -> Any:
         """The value of `--set key=text`, converted to the type of the default."""
@@ -42,6 +43,8 @@ class Param:
             raise UserError(f"--set {key}={text}: {key} takes a {kinds[kind]}, e.g. {key}={self.default}") from None
         if self.choices and value not in self.choices:
             raise UserError(f"--set {key}={text}: choose one of {', '.join(self.choices)}")
+        if self.check:
+            self.check(key, value)
         return value
 
 
@@ -155,6 +158,37 @@ def augment_pieces(pieces: list[Any], hp: dict[str, Any]) -> list[Any]:
 def fit_codec(name: str, **options: Any) -> Callable[[list[Any], dict[str, Any]], Codec]:
     def fit(items: list[Any], hp: dict[str, Any]) -> Codec:
         return CODECS[name].fit(items, **options)
+
+    return fit
+
+
+def pitch_range(key: str, text: str) -> tuple[int, int] | None:
+    """The (low, high) of a LOW-HIGH pitch range setting, None for "data"."""
+    if text == "data":
+        return None
+    low, sep, high = text.partition("-")
+    if not (sep and low.strip().isdigit() and high.strip().isdigit() and 11 <= int(high) - int(low)
+            and int(high) <= 127):
+        raise UserError(f"--set {key}={text}: give data, or LOW-HIGH in MIDI pitches 0-127 at least an octave "
+                        "apart, e.g. 48-83")
+    return int(low), int(high)
+
+
+PITCH_RANGE = Param("data", "pitches the model knows: data (the corpus's, widened by transpose) or LOW-HIGH, "
+                            "e.g. 48-83 (Magenta's melody range); pitches outside are moved by octaves into it",
+                    check=pitch_range)
+NORMALIZE_KEY = Param(True, "move each piece into C major / A minor for the model, a key token restoring its "
+                            "key (Magenta's transpose_to_key); false: the model learns every key")
+
+
+def fit_pitched_codec(name: str) -> Callable[[list[Any], dict[str, Any]], Codec]:
+    """A melody or polyphony codec whose pitch range is the corpus's (--set pitch_range=data) or
+    the one given as LOW-HIGH."""
+    def fit(items: list[Any], hp: dict[str, Any]) -> Codec:
+        given = pitch_range("pitch_range", hp["pitch_range"])
+        if given is None:
+            return CODECS[name].fit(items, transpose=hp["transpose"], key_tokens=hp["normalize_key"])
+        return CODECS[name].fit(items, min_pitch=given[0], max_pitch=given[1], key_tokens=hp["normalize_key"])
 
     return fit
 
@@ -316,7 +350,8 @@ RECIPES: dict[str, Recipe] = {
         midi_recipe(
             "melody-rnn", "monophonic melodies on a 16th-note grid (MelodyRNN, midi-rnn)",
             "tunesmith train melody-rnn --data tunes/ --minutes 10", "folk", "melody",
-            {**rnn_params(2, 256, 32, 0.1)}),
+            {**rnn_params(2, 256, 32, 0.1), "pitch_range": PITCH_RANGE,
+             "normalize_key": NORMALIZE_KEY}, make_codec=fit_pitched_codec("melody")),
         midi_recipe(
             "drums-rnn", "drum patterns: sets of 9 drum classes per 16th-note step (DrumsRNN)",
             "tunesmith train drums-rnn --data grooves/ --minutes 10", None, "drums",
@@ -324,7 +359,8 @@ RECIPES: dict[str, Recipe] = {
         midi_recipe(
             "polyphony-rnn", "polyphonic music as note-on/continue/step-end events (PolyphonyRNN)",
             "tunesmith train polyphony-rnn --data chorales --minutes 10", "chorales", "polyphony",
-            {**rnn_params(2, 256, 32, 0.1)}),
+            {**rnn_params(2, 256, 32, 0.1), "pitch_range": PITCH_RANGE,
+             "normalize_key": NORMALIZE_KEY}, make_codec=fit_pitched_codec("polyphony")),
         midi_recipe(
             "performance-rnn", "expressive performances: note-on/off, 10 ms time shifts, 32 velocities",
             "tunesmith train performance-rnn --data piano/ --minutes 20", "chorales", "performance",

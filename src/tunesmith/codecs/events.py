@@ -114,6 +114,99 @@ class GridCodec(EventCodec):
                                  for start, end, pitch in rows]))
 
 
+KEYS = 12  # key tokens: the major keys (and their relative minors) by tonic, C = 0
+MAJOR_SCALE = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1])
+
+
+@dataclass
+class PitchedGridCodec(GridCodec):
+    """A grid codec over the pitches min_pitch..max_pitch. `fit` takes that range from the notes
+    the codec encodes (`range_notes`), widened by `transpose` semitones each way for the
+    transposition augmentation, unless min_pitch and max_pitch are given; encoding moves pitches
+    outside it (another corpus's, a primer's) by octaves into it.
+
+    With `key_tokens`, every piece is moved by at most 6 semitones into C major (or A minor), as
+    Magenta's transpose_to_key does, so that the model learns one key; a key token before the
+    music events says where it came from, and decoding moves the notes back into that key. A
+    generation samples that token first, so its outputs come in the corpus's keys and register.
+    Subclasses implement `music_event_count`, `encode_music` and `decode_music`."""
+
+    min_pitch: int = 0
+    max_pitch: int = 127
+    key_tokens: bool = False
+
+    def __post_init__(self) -> None:
+        check_pitch_range(self.name, self.min_pitch, self.max_pitch)
+
+    @classmethod
+    def fit(cls, pieces: list[Piece], transpose: int = 0, **options: Any) -> EventCodec:
+        if "min_pitch" not in options and "max_pitch" not in options:
+            lines = [cls.range_notes(p)["pitch"].astype(np.int64) for p in pieces]
+            if options.get("key_tokens"):
+                lines = [line - key_shift(line) for line in lines]
+            pitches = np.concatenate(lines or [np.zeros(0, np.int64)])
+            if len(pitches):
+                options["min_pitch"], options["max_pitch"] = pitch_range_of(pitches, transpose)
+        return super().fit(pieces, **options)
+
+    @classmethod
+    def range_notes(cls, piece: Piece) -> np.ndarray:
+        """The notes of a piece that this codec encodes (the pitched notes; the melody codec: its top line)."""
+        return piece.notes[~piece.notes["is_drum"]]
+
+    @property
+    def music_event_count(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def event_count(self) -> int:
+        return self.music_event_count + (KEYS if self.key_tokens else 0)
+
+    def steps(self, token: int) -> int:
+        return int(0 <= token < self.music_event_count)
+
+    def encode_music(self, piece: Piece) -> list[int]:
+        raise NotImplementedError
+
+    def decode_music(self, events: list[int]) -> Piece:
+        raise NotImplementedError
+
+    def encode_events(self, piece: Piece) -> list[int]:
+        if not self.key_tokens:
+            return self.encode_music(piece)
+        shift = key_shift(self.range_notes(piece)["pitch"])
+        notes = piece.notes.copy()
+        notes["pitch"][~notes["is_drum"]] -= shift
+        return [self.music_event_count + shift % KEYS] + self.encode_music(piece.with_notes(notes))
+
+    def decode_events(self, events: list[int]) -> Piece:
+        """The music events' piece, moved into the key of the first key token (if any)."""
+        piece = self.decode_music([e for e in events if e < self.music_event_count])
+        keys = [e - self.music_event_count for e in events if e >= self.music_event_count]
+        if not keys:
+            return piece
+        notes = piece.notes.copy()
+        shift = keys[0] if keys[0] <= KEYS // 2 else keys[0] - KEYS
+        notes["pitch"] = fold_into_range(notes["pitch"].astype(np.int64) + shift, 0, 127)
+        return piece.with_notes(notes)
+
+
+def key_shift(pitches: np.ndarray) -> int:
+    """Semitones (-5..6) from C major up to the major key (or its relative minor) whose scale holds
+    the most of these pitches; ties go to the lowest tonic, no pitches to C."""
+    counts = np.bincount(np.asarray(pitches, dtype=np.int64) % KEYS, minlength=KEYS)
+    tonic = int(np.argmax([counts[(np.arange(KEYS) + tonic) % KEYS] @ MAJOR_SCALE for tonic in range(KEYS)]))
+    return tonic if tonic <= KEYS // 2 else tonic - KEYS
+
+
+def pitch_range_of(pitches: np.ndarray, transpose: int) -> tuple[int, int]:
+    """The lowest and highest pitch, widened by `transpose` each way and then to at least an
+    octave (upwards first), within 0..127."""
+    low, high = max(0, int(pitches.min()) - transpose), min(127, int(pitches.max()) + transpose)
+    high = min(127, max(high, low + 11))
+    return min(low, high - 11), high
+
+
 def style_tags(pieces: list[Piece]) -> list[str]:
     return sorted({piece.style for piece in pieces if piece.style})
 

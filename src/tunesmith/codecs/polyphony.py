@@ -8,24 +8,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tunesmith.codecs.events import GridCodec, check_pitch_range, fold_into_range
+from tunesmith.codecs.events import PitchedGridCodec, fold_into_range
 from tunesmith.notes import Piece, quantize
 
 
 @dataclass
-class PolyphonyCodec(GridCodec):
+class PolyphonyCodec(PitchedGridCodec):
     """Encoding rounds the non-drum notes to the grid and moves pitches out of range by octaves
-    into it; the piece ends with the step where its last note ends. A note that is not continued
+    into it (`fit` takes the range from the corpus); the piece ends with the step where its last note ends. A note that is not continued
     ends at its step; of overlapping notes of one pitch the earliest ends first, as in MIDI.
     Decoded notes have velocity 100 and program 0."""
 
     name = "polyphony"
     unit = "event"
-    min_pitch: int = 0
-    max_pitch: int = 127
-
-    def __post_init__(self) -> None:
-        check_pitch_range(self.name, self.min_pitch, self.max_pitch)
 
     @property
     def pitch_count(self) -> int:
@@ -37,13 +32,13 @@ class PolyphonyCodec(GridCodec):
         return 2 * self.pitch_count
 
     @property
-    def event_count(self) -> int:
+    def music_event_count(self) -> int:
         return self.step_end + 1
 
     def steps(self, token: int) -> int:
         return int(token == self.step_end)
 
-    def encode_events(self, piece: Piece) -> list[int]:
+    def encode_music(self, piece: Piece) -> list[int]:
         notes = quantize(piece, self.steps_per_quarter).notes
         notes = notes[~notes["is_drum"]]
         starts, ends = self.step_numbers(notes["start"]), self.step_numbers(notes["end"])
@@ -59,7 +54,7 @@ class PolyphonyCodec(GridCodec):
             events.append(self.step_end)
         return events
 
-    def decode_events(self, events: list[int]) -> Piece:
+    def decode_music(self, events: list[int]) -> Piece:
         rows = []
         sounding: list[tuple[int, int]] = []  # (start step, pitch) of notes sounding into this step, earliest first
         started: list[tuple[int, int]] = []
