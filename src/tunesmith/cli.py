@@ -109,8 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--checkpoint", default="best", help="best (default), last, or a step number")
     sample.add_argument("--format", choices=["wav", "flac", "mp3", "ogg"],
                         help="audio: the file format (default: --out's suffix, else wav)")
-    sample.add_argument("--out", type=Path, help="output file or folder (text: default stdout; music: .); "
-                        "K outputs are numbered name-1, name-2, ...")
+    sample.add_argument("--out", metavar="PATH", help="a file (K outputs: name-1.ext, name-2.ext, ... beside "
+                        "it) or a folder, made if missing, to write sample.ext or sample-1.ext, ... into: a "
+                        "PATH ending in /, an existing folder, or with K outputs a PATH without a suffix. "
+                        "Never overwrites (name-2.ext instead). Default: text to stdout, others to .")
 
     evaluate = verbs.add_parser("eval", help="loss of a run on its validation (and, for audio, test) split or on --data",
                                 epilog="examples:\n  tunesmith eval runs/char-rnn-20261121-101500\n"
@@ -125,11 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the generated pieces")
     evaluate.add_argument("--json", action="store_true", help="print JSON only")
 
-    listing = verbs.add_parser("runs", help="list runs with recipe, steps, best validation loss and date",
-                               epilog="example:\n  tunesmith runs runs/",
+    listing = verbs.add_parser("runs", help="list runs with recipe, steps, best validation loss and date, "
+                               "and the bundled models", epilog="examples:\n  tunesmith runs\n"
+                               "  tunesmith runs experiments/ --json",
                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    listing.add_argument("dir", nargs="?", type=Path, default=Path("runs"), metavar="DIR")
-    listing.add_argument("--json", action="store_true", help="print JSON lines")
+    listing.add_argument("dir", nargs="?", type=Path, metavar="DIR",
+                         help="a folder of runs, listed alone (default: runs/, then the bundled models)")
+    listing.add_argument("--json", action="store_true", help="print JSON lines (bundled models: \"bundled\": true)")
 
     corpus = verbs.add_parser("corpus", help="list the bundled corpora, or export one as files",
                               epilog="examples:\n  tunesmith corpus list\n"
@@ -222,20 +226,32 @@ def cmd_eval(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    from tunesmith.runs import list_runs
+    from tunesmith.recipes import get_recipe
+    from tunesmith.runs import list_bundled_models, list_runs
 
-    found = list_runs(args.dir)
+    root = args.dir or Path("runs")
+    found = list_runs(root) if args.dir or root.is_dir() else []  # a missing runs/ is a first visit
+    bundled = [] if args.dir else list_bundled_models()
     if args.json:
-        for row in found:
+        for row in found + bundled:
             print(json.dumps(row))
         return 0
-    if not found:
+    if found:
+        print(f"{'run':<44} {'recipe':<12} {'step':>7} {'best val':>9}  created")
+        for row in found:
+            best = "-" if row["best_val_loss"] is None else f"{row['best_val_loss']:.4f}"
+            print(f"{row['run']:<44} {row['recipe']:<12} {row['step']:>7} {best:>9}  {row['created']}")
+    elif args.dir:
         print(f"no runs in {args.dir}")
-        return 0
-    print(f"{'run':<44} {'recipe':<12} {'step':>7} {'best val':>9}  created")
-    for row in found:
-        best = "-" if row["best_val_loss"] is None else f"{row['best_val_loss']:.4f}"
-        print(f"{row['run']:<44} {row['recipe']:<12} {row['step']:>7} {best:>9}  {row['created']}")
+    if found and bundled:
+        print(f"\nbundled models, sampled by name: {', '.join(row['run'] for row in bundled)}")
+    elif bundled:
+        print(f"no runs yet in {root}/; train one with\n  tunesmith train melody-rnn --minutes 10\n\n"
+              "or sample a bundled model right away:")
+        print(f"  {'model':<22} {'recipe':<18} {'makes':<30} try")
+        for row in bundled:
+            makes = f"{get_recipe(row['recipe']).domain.suffix} files like {row['data']}"
+            print(f"  {row['run']:<22} {row['recipe']:<18} {makes:<30} tunesmith sample {row['run']}")
     return 0
 
 

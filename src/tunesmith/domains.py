@@ -113,8 +113,9 @@ class MidiDomain:
         write_midi(piece, path)
         if options.plot:
             from tunesmith.plots import piano_roll_png
+            from tunesmith.sampling import free_path
 
-            piano_roll_png(replace(piece, name=path.name), path.with_suffix(".png"))
+            piano_roll_png(replace(piece, name=path.name), free_path(path.with_suffix(".png")))
 
 
 @dataclass
@@ -175,10 +176,11 @@ class AudioDomain:
         return 120.0
 
     def audio_format(self, out: Path | None, options: SampleOptions) -> str:
-        """The output format, a key of AUDIO_FORMATS: --format, else --out's suffix, else wav."""
+        """The output format, a key of AUDIO_FORMATS: --format, else the suffix of `out` (the file
+        --out names; None when it names a folder or is not given), else wav."""
         import soundfile
 
-        named = out.suffix.lower()[1:] if out is not None and out.suffix and not out.is_dir() else None
+        named = out.suffix.lower()[1:] if out is not None and out.suffix else None
         if named is not None and named not in AUDIO_FORMATS:
             raise UserError(f"--out {out}: audio is written as {', '.join('.' + f for f in AUDIO_FORMATS)}; "
                             "give --out one of those suffixes, or a folder")

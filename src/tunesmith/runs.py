@@ -182,16 +182,20 @@ def load_trainer_state(checkpoint: dict[str, Any]) -> dict[str, Any]:
 
 
 def summarize(run: Path) -> dict[str, Any]:
-    """One line of `tunesmith runs`: recipe, steps, best validation loss, date."""
+    """One line of `tunesmith runs`: recipe, data, steps, best validation loss, date, and whether
+    it is a bundled model (then `run` is its name, as `tunesmith sample` takes it)."""
     config = read_config(run)
     checkpoints = list_checkpoints(run)
     best = best_checkpoint(checkpoints)
+    bundled = run.resolve().parent == PRETRAINED_DIR
     return {
-        "run": str(run),
+        "run": run.name if bundled else str(run),
         "recipe": config.get("recipe", "?"),
+        "data": config.get("data", ""),
         "step": checkpoints[-1]["step"] if checkpoints else 0,
         "best_val_loss": best["val_loss"] if best else None,
         "created": config.get("created", ""),
+        "bundled": bundled,
     }
 
 
@@ -200,3 +204,8 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
         raise UserError(f"no such folder: {root}")
     runs = [root] if is_run(root) else sorted(p for p in root.iterdir() if is_run(p))
     return [summarize(r) for r in runs]
+
+
+def list_bundled_models() -> list[dict[str, Any]]:
+    """The models that ship with tunesmith, ready to sample by name: one summary row each."""
+    return [summarize(p) for p in sorted(PRETRAINED_DIR.glob("*")) if is_run(p)]

@@ -3,6 +3,7 @@ the one generation loop over any model's stepper: a primer, a batch of outputs, 
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from tqdm import tqdm
 from tunesmith.domains import DEFAULT_SECONDS, SampleOptions
 from tunesmith.errors import UserError, info
 
+OUTPUT_STEM = "sample"  # the name of outputs written into a folder: sample.mid, sample-1.mid, ...
 BLOCK_STEPS = 4096  # steps handed to a sink at once: generation holds no more tokens than this per output
 
 
@@ -193,17 +195,34 @@ def free_path(path: Path) -> Path:
     return candidate
 
 
-def output_paths(out: Path, count: int, suffix: str) -> list[Path]:
-    """Where K outputs go: `out` itself for one (a folder gets sample.ext), or out-1, out-2, ..."""
-    if out.is_dir():
-        out = out / f"sample{suffix}"
-    elif not out.suffix:
-        out = out.with_suffix(suffix)
-    if not out.parent.is_dir():
-        raise UserError(f"--out {out}: the folder {out.parent} does not exist")
+def names_folder(out: str | Path, count: int = 1) -> bool:
+    """Whether `out` (as typed: Path drops a trailing slash) names a folder for `count` outputs:
+    it ends in a slash, it is a folder already, or it has no suffix and there are several outputs."""
+    text = str(out)
+    return (text.endswith(("/", os.sep)) or Path(text).expanduser().is_dir()
+            or (count > 1 and not Path(text).suffix))
+
+
+def output_paths(out: str | Path | None, count: int, suffix: str) -> list[Path]:
+    """Where `count` outputs go (default: the current folder). Into a folder (see names_folder;
+    made if missing): sample.ext for one output, sample-1.ext, sample-2.ext, ... for several.
+    To a file: that name (`suffix` added when it has none), or name-1.ext, name-2.ext, ... beside
+    it. A name already taken becomes name-2.ext (free_path): nothing is overwritten."""
+    out = "." if out is None else str(out)
+    path = Path(out).expanduser()
+    if names_folder(out, count):
+        folder, stem = path, OUTPUT_STEM
+    else:
+        folder, stem, suffix = path.parent, path.stem, path.suffix or suffix
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UserError(f"--out {out}: {folder} is a file, not a folder; give another name") from None
+    except OSError as err:
+        raise UserError(f"--out {out}: cannot make the folder {folder} ({err.strerror})") from None
     if count == 1:
-        return [free_path(out)]
-    return [free_path(out.with_name(f"{out.stem}-{i}{out.suffix}")) for i in range(1, count + 1)]
+        return [free_path(folder / f"{stem}{suffix}")]
+    return [free_path(folder / f"{stem}-{i}{suffix}") for i in range(1, count + 1)]
 
 
 @dataclass
@@ -236,9 +255,10 @@ class Length:
 
 def sample_run(name: str | Path, options: SampleOptions | None = None, length: Length | None = None,
                num_outputs: int = 1, strategy: Strategy | None = None, beam: int = 0, seed: int | None = None,
-               checkpoint: str = "best", out: Path | None = None, sample_on_spaces: bool = False) -> list[Any]:
-    """Generate from a run; outputs go to files under `out` (text: to stdout without it). Returns
-    them: texts or pieces, or for audio (written as it is generated) the paths written."""
+               checkpoint: str = "best", out: str | Path | None = None, sample_on_spaces: bool = False) -> list[Any]:
+    """Generate from a run; outputs go to files at `out` (a file or a folder, see output_paths;
+    text: to stdout without it). Returns them: texts or pieces, or for audio (written as it is
+    generated) the paths written."""
     from tunesmith.recipes import load_run
 
     options, length, strategy = options or SampleOptions(), length or Length(), strategy or Strategy()
@@ -260,8 +280,9 @@ def sample_run(name: str | Path, options: SampleOptions | None = None, length: L
     every_token_counts_one = bool((weights == 1).all())
     max_tokens = int(target) if every_token_counts_one else int(16 * target / float(weights[weights > 0].min())) + 1000
     if domain.streams:  # audio: decoded and written block by block as it is generated
-        audio_format = domain.audio_format(out, options)
-        paths = output_paths(Path(out if out is not None else "."), num_outputs, "." + audio_format)
+        named_file = None if out is None or names_folder(out, num_outputs) else Path(out)
+        audio_format = domain.audio_format(named_file, options)
+        paths = output_paths(out, num_outputs, "." + audio_format)
         with domain.writer(codec, prefix, paths, audio_format) as sink:
             generate_until(model, context, num_outputs, strategy, seed, max_tokens, weights, target, sink, unit,
                            scale, condition)
@@ -269,6 +290,7 @@ def sample_run(name: str | Path, options: SampleOptions | None = None, length: L
             info(f"wrote {path}")
         return sink.paths
     to_stdout = out is None and domain.to_stdout
+    paths = [] if to_stdout else output_paths(out, num_outputs, domain.suffix)  # a bad --out fails before sampling
     echo = codec if to_stdout and num_outputs == 1 and not beam else None  # stream text as it comes
     if echo:
         sys.stdout.write(domain.finish(codec, prefix, options))
@@ -285,8 +307,8 @@ def sample_run(name: str | Path, options: SampleOptions | None = None, length: L
         for i, item in enumerate(items, 1):
             sys.stdout.write("\n" if echo else f"--- sample {i} ---\n{item}\n" if num_outputs > 1 else f"{item}\n")
         return items
-    paths = output_paths(Path(out if out is not None else "."), num_outputs, domain.suffix)
     for item, path in zip(items, paths):
+        path = free_path(path)  # chosen again now: a file may have appeared meanwhile
         domain.write(item, path, options)
         info(f"wrote {path}")
     return items
