@@ -109,7 +109,7 @@ def main() -> None:
     parser.add_argument("--minutes", default="5,10,20", help="training budgets, comma-separated")
     parser.add_argument("--corpus", choices=["tunes", "long", "both"], default="both")
     parser.add_argument("--pieces", type=int, default=100, help="pieces in each corpus")
-    parser.add_argument("--heldout", type=int, default=50, help="held-out pieces (and generated melodies) "
+    parser.add_argument("--heldout", type=int, default=150, help="held-out pieces (and generated melodies) "
                         "for the statistics")
     parser.add_argument("--set-size", type=int, default=6, help="tunes joined into each long piece")
     parser.add_argument("--recipe", default="melody-rnn")

@@ -63,7 +63,7 @@ def test_help_on_every_verb_has_an_example(capsys):
         assert code == 0
         assert "example" in capsys.readouterr().out, verb
     code, out, err = run_cli(capsys, "train", "char-rnn", "--help")
-    assert code == 0 and "hidden_size" in out and "512" in out and "cell" in out and "lstm|gru|rnn" in out
+    assert code == 0 and "hidden_size" in out and "384" in out and "cell" in out and "lstm|gru|rnn" in out
 
 
 def bad_inputs(tmp_path, trained_run):

@@ -53,3 +53,14 @@ def test_sequences_without_a_key_token_decode_in_c():
     codec = MelodyCodec.fit([tune()], key_tokens=True)
     tokens = codec.encode(tune())
     assert codec.decode([tokens[0]] + tokens[2:]).notes["pitch"].tolist() == (np.array(D_MAJOR_TUNE) - 2).tolist()
+
+
+def test_a_second_piece_stays_in_the_first_key_near_its_own_register():
+    codec = MelodyCodec.fit([tune(), transpose(tune(), 5)], key_tokens=True)
+    d_major = codec.encode(tune())  # START, KEY(D), the tune in C
+    g_major = codec.encode(transpose(tune(), 5))  # the tune a fourth higher, in G: moved down 5 into C
+    decoded = codec.decode(d_major + g_major)
+    second = decoded.notes[decoded.notes["start"] >= len(D_MAJOR_TUNE) / 2]
+    assert best_key(second["pitch"])[0] == "D major"  # the first piece's key
+    # in G it lay a fourth above the D tune: in D, the nearest octave is the D tune's own
+    assert second["pitch"].tolist() == D_MAJOR_TUNE

@@ -18,7 +18,7 @@ from tunesmith.errors import UserError
 from tunesmith.models.music_transformer import DEFAULTS as MT
 from tunesmith.models.music_transformer import MusicTransformer
 from tunesmith.models.rnn import CELLS, RNNLanguageModel
-from tunesmith.training.data import TokenWindows, audio_windows, encode_items
+from tunesmith.training.data import TokenWindows, audio_windows, encode_items, piece_chunks
 
 
 @dataclass(frozen=True)
@@ -65,13 +65,19 @@ TRAINER_PARAMS: dict[str, Param] = {
 }
 
 
-def token_windows(codec: Codec, items: list[Any], hp: dict[str, Any], training: bool) -> TokenWindows | None:
-    """The items as one token stream cut into windows of seq_len (text and MIDI)."""
+def token_windows(codec: Codec, items: list[Any], hp: dict[str, Any], training: bool) -> Any:
+    """The items as one token stream cut into windows of seq_len (text and MIDI): independent
+    windows, or with `carry_windows` N chunks of N windows from the beginnings of the pieces, read
+    with the model's state carried across them (when the stream holds one such chunk)."""
     tokens = encode_items(codec, items)
     if training and len(tokens) < hp["seq_len"] + 1:
         raise UserError(f"the training split has {len(tokens)} tokens, fewer than one training sequence "
                         f"({hp['seq_len']} + 1); add material or lower --set seq_len=...")
-    return TokenWindows(tokens, hp["seq_len"]) if len(tokens) >= 2 else None
+    if len(tokens) < 2:
+        return None
+    chunks = hp.get("carry_windows") and piece_chunks(tokens, hp["seq_len"], hp["carry_windows"],
+                                                      getattr(codec, "start_token", None))
+    return chunks or TokenWindows(tokens, hp["seq_len"])
 
 
 @dataclass(frozen=True)
@@ -123,13 +129,17 @@ def build_music_transformer(hp: dict[str, Any], codec: Codec) -> nn.Module:
                             local_window=hp["local_window"], tie_embeddings=hp["tie_embeddings"])
 
 
-def rnn_params(layers: int, hidden_size: int, embedding_size: int, dropout: float) -> dict[str, Param]:
+def rnn_params(layers: int, hidden_size: int, embedding_size: int, dropout: float,
+               carry_windows: int = 0) -> dict[str, Param]:
     return {
         "cell": Param("lstm", "recurrent cell", tuple(CELLS)),
         "layers": Param(layers, "stacked recurrent layers"),
         "hidden_size": Param(hidden_size, "units per recurrent layer"),
         "embedding_size": Param(embedding_size, "size of the token embedding"),
         "dropout": Param(dropout, "dropout between layers and before the output"),
+        "carry_windows": Param(carry_windows, "read each piece from its beginning in runs of this many windows, "
+                                              "carrying the RNN state across them (truncated BPTT, as generation "
+                                              "runs); 0: independent windows from a zero state"),
     }
 
 
@@ -345,13 +355,21 @@ RECIPES: dict[str, Recipe] = {
             make_codec=lambda items, hp: CharCodec.fit(items),
             build_model=build_rnn,
             domain=TEXT,
-            params=rnn_params(layers=1, hidden_size=512, embedding_size=64, dropout=0.0),
+            # batch 16: on a CPU an LSTM step costs about the same per character at batch 16 as at
+            # 64, so four times the updates in the same minutes; 384 units train faster than 512 in
+            # 5 minutes; the state is carried through runs of 8 windows, as char-rnn did
+            # (benchmarks/text_vs_nanogpt.py)
+            params={**rnn_params(layers=1, hidden_size=384, embedding_size=64, dropout=0.0, carry_windows=8),
+                    "batch_size": Param(16, "sequences per step (per process under torchrun)"),
+                    "eval_every": Param(500, "steps between validation + checkpoint")},
         ),
         midi_recipe(
             "melody-rnn", "monophonic melodies on a 16th-note grid (MelodyRNN, midi-rnn)",
             "tunesmith train melody-rnn --data tunes/ --minutes 10", "folk", "melody",
-            {**rnn_params(2, 256, 32, 0.1), "pitch_range": PITCH_RANGE,
-             "normalize_key": NORMALIZE_KEY}, make_codec=fit_pitched_codec("melody")),
+            # batch 32: on 2 CPU cores a step of 32 windows costs 40% of one of 64 (benchmarks/melody_quality.py)
+            {**rnn_params(2, 256, 32, 0.1, carry_windows=8), "pitch_range": PITCH_RANGE,
+             "normalize_key": NORMALIZE_KEY, "batch_size": Param(32, "sequences per step (per process under torchrun)")},
+            make_codec=fit_pitched_codec("melody")),
         midi_recipe(
             "drums-rnn", "drum patterns: sets of 9 drum classes per 16th-note step (DrumsRNN)",
             "tunesmith train drums-rnn --data grooves/ --minutes 10", None, "drums",

@@ -180,14 +180,25 @@ class PitchedGridCodec(GridCodec):
         return [self.music_event_count + shift % KEYS] + self.encode_music(piece.with_notes(notes))
 
     def decode_events(self, events: list[int]) -> Piece:
-        """The music events' piece, moved into the key of the first key token (if any)."""
+        """The music events' piece, moved into the key of its first key token. A piece that follows
+        (a generation that ended one tune and began another) stays in that key, in the octave
+        nearest its own register."""
         piece = self.decode_music([e for e in events if e < self.music_event_count])
-        keys = [e - self.music_event_count for e in events if e >= self.music_event_count]
+        keys, step = [], 0  # (the step from which a key token applies, its shift)
+        for event in events:
+            if event >= self.music_event_count:
+                key = event - self.music_event_count
+                keys.append((step, key if key <= KEYS // 2 else key - KEYS))
+            else:
+                step += self.steps(event)
         if not keys:
             return piece
         notes = piece.notes.copy()
-        shift = keys[0] if keys[0] <= KEYS // 2 else keys[0] - KEYS
-        notes["pitch"] = fold_into_range(notes["pitch"].astype(np.int64) + shift, 0, 127)
+        first = keys[0][1]
+        shifts = np.full(len(notes), first)
+        for start, own in keys[1:]:
+            shifts[self.step_numbers(notes["start"]) >= start] = first + KEYS * round((own - first) / KEYS)
+        notes["pitch"] = fold_into_range(notes["pitch"].astype(np.int64) + shifts, 0, 127)
         return piece.with_notes(notes)
 
 

@@ -31,6 +31,14 @@ class RNNLanguageModel(nn.Module):
         logits, _ = self(inputs)
         return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
 
+    def loss_with_state(self, batch: tuple[torch.Tensor, torch.Tensor], state=None):
+        """Truncated backpropagation through time: the loss of a window that starts from `state`
+        (None: zeros) and the detached state to start the next window of the same rows from."""
+        inputs, targets = batch
+        logits, state = self(inputs, state)
+        state = tuple(part.detach() for part in state) if isinstance(state, tuple) else state.detach()
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1)), state
+
     def stepper(self, batch_size: int) -> RNNStepper:
         return RNNStepper(self, batch_size)
 

@@ -136,6 +136,28 @@ class ChunkWindows:
             yield self._rows(rows, offsets), True
 
 
+def piece_chunks(tokens: torch.Tensor, seq_len: int, windows: int, start_token: int | None) -> ChunkWindows | None:
+    """A token stream as chunks of `windows` consecutive windows of seq_len tokens, read with the
+    model's state carried from window to window (as generation carries it from the first token).
+    The chunks tile the stream, each beginning at the last start of a piece (a `start_token`) that
+    the chunk before it reached, so that most chunks read a piece from its beginning, or where the
+    chunk before ended inside a long piece; every token is read, few twice. None when the stream
+    is shorter than one chunk."""
+    chunk = windows * seq_len + 1
+    if len(tokens) < chunk:
+        return None
+    marks = (tokens == start_token).nonzero().flatten() if start_token is not None else torch.zeros(0, dtype=torch.long)
+    starts, position = [], 0
+    while position + chunk <= len(tokens):
+        starts.append(position)
+        end = position + chunk - 1  # the first token the next chunk must predict from
+        reached = marks[(marks > position) & (marks <= end)]
+        position = int(reached[-1]) if len(reached) else end
+    if starts[-1] + chunk < len(tokens):  # the tail: one more chunk, ending with the stream
+        starts.append(len(tokens) - chunk)
+    return ChunkWindows(tokens, torch.tensor(starts), chunk, seq_len, lookback=1)
+
+
 def audio_windows(codec: Any, recordings: list[Any], chunk_len: int, overlap: int, seq_len: int,
                   lookback: int | None = None) -> ChunkWindows | None:
     """The recordings (objects with .samples and .style) quantized, concatenated per style (in the

@@ -399,9 +399,11 @@ def describe(windows, codec) -> str:
     """How much data windows hold: tokens, or chunks and hours of audio."""
     if windows is None:
         return "nothing"
-    if hasattr(windows, "chunk_len"):
+    if hasattr(windows, "chunk_len") and hasattr(codec, "sample_rate"):
         hours = windows.count * windows.chunk_len / codec.sample_rate / 3600
         return f"{windows.count:,} chunks ({hours:.2f} h)"
+    if hasattr(windows, "chunk_len"):
+        return f"{len(windows.stream):,} tokens in {windows.count:,} chunks of {windows.chunk_len - 1:,}"
     return f"{len(windows.tokens):,} tokens"
 
 
