@@ -1,16 +1,26 @@
 """MIDI corpora: a .mid/.midi/.kar file, a folder of them (style tags from sub-folders) or a bundled
-corpus name, read into one Piece per file; corrupt, empty and note-less files are skipped and counted."""
+corpus name, read into one Piece per file; corrupt, empty and note-less files are skipped and counted.
+Parsed notes are kept in a cache by file content, so a corpus read again is not parsed again."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import os
+import zipfile
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from tunesmith.corpus import Document, list_files, read_documents
-from tunesmith.corpus.bundled import BUNDLED_MIDI, bundled_midi_folder
-from tunesmith.errors import UserError
-from tunesmith.notes import Piece, read_midi
+from tunesmith.corpus.bundled import BUNDLED_MIDI, bundled_midi_folder, cache_folder
+from tunesmith.errors import UserError, info, warn
+from tunesmith.notes import NOTE_DTYPE, Piece, parse_midi, pieces_from_scores
 
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
+MIDI_HINT = "give a .mid, .midi or .kar file with notes, or a folder of them"
+NOTE_CACHE_VERSION = 1  # raise when reading MIDI changes its output (notes.pieces_from_scores), so caches are redone
 
 
 def resolve_midi_source(source: str) -> Path:
@@ -23,31 +33,122 @@ def resolve_midi_source(source: str) -> Path:
     raise UserError(f"no such MIDI file or folder: {source} (bundled MIDI corpora: {', '.join(BUNDLED_MIDI)})")
 
 
-def read_piece(path: Path) -> Piece:
-    """One MIDI file; a UserError says why it cannot be used."""
+def read_bytes(path: Path) -> bytes:
     try:
-        piece = read_midi(path)
+        return path.read_bytes()
     except OSError as err:
         raise UserError(f"cannot read {path}: {err.strerror}") from None
+
+
+def parse_file(path: Path, data: bytes) -> Any:
+    """The symusic Score of a MIDI file's bytes; a UserError says why the file cannot be used."""
+    if not data:
+        raise UserError(f"{path} is empty")
+    try:
+        score = parse_midi(data)
     except RuntimeError as err:  # symusic's parser reports every malformed file this way
-        if not path.stat().st_size:
-            raise UserError(f"{path} is empty") from None
         raise UserError(f"{path} is not a readable MIDI file ({err})") from None
-    if not len(piece):
+    if not score.note_num():
         raise UserError(f"{path} has no notes")
-    return piece
+    return score
+
+
+def read_piece(path: Path) -> Piece:
+    """One MIDI file; a UserError says why it cannot be used."""
+    return pieces_from_scores([parse_file(path, read_bytes(path))], [path.name])[0]
+
+
+class NoteCache:
+    """The notes of a corpus's MIDI files by content (sha1 of the file's bytes), kept in one pack per
+    corpus, CACHE/midi/SHA1-OF-THE-CORPUS-PATH-vN.npz, so that reading it again parses only files
+    whose content is new (a file renamed or moved inside the folder is not parsed again; a changed
+    one is). One pack, not a file per MIDI file: opening a small file costs as much as parsing a
+    MIDI file. A file that cannot be used is not kept; a cache that cannot be written is warned
+    about once and left out."""
+
+    def __init__(self, root: Path):
+        self.folder: Path | None = cache_folder() / "midi"
+        self.pack = self.folder / f"{hashlib.sha1(str(root).encode()).hexdigest()}-v{NOTE_CACHE_VERSION}.npz"
+        self.kept: dict[str, tuple[np.ndarray, float, tuple[int, int]]] = {}  # content sha1 -> notes, qpm, metre
+        self.packed: set[str] = set()
+        self.hits = 0
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.folder, os.W_OK):
+                raise PermissionError(13, "Permission denied")
+        except OSError as err:
+            self.give_up(err)
+            return
+        self.kept = self.load()
+        self.packed = set(self.kept)  # the files the pack holds
+
+    def give_up(self, err: OSError) -> None:
+        warn(f"cannot write the MIDI note cache in {self.folder} ({err.strerror or err}); going on without it "
+             f"(set TUNESMITH_CACHE to a writable folder to keep parsed MIDI files)")
+        self.folder = None
+
+    def load(self) -> dict[str, tuple[np.ndarray, float, tuple[int, int]]]:
+        """The pack's pieces by content sha1; none when it is missing or damaged (it is then rewritten)."""
+        try:
+            with np.load(self.pack, allow_pickle=False) as pack:
+                keys, sizes, qpms = pack["keys"].tolist(), pack["sizes"], pack["qpm"].tolist()
+                metres, notes = pack["metres"].tolist(), pack["notes"]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            return {}
+        ends = np.cumsum(sizes).tolist()
+        return {key.decode(): (notes[end - size:end], qpm, tuple(metre))
+                for key, size, end, qpm, metre in zip(keys, sizes.tolist(), ends, qpms, metres)}
+
+    def read(self, path: Path) -> tuple[str, Any]:
+        """(content sha1, the parsed Score, or None when the cache holds the file's notes)."""
+        data = read_bytes(path)
+        key = hashlib.sha1(data).hexdigest()
+        if key in self.kept:
+            self.hits += 1
+            return key, None
+        return key, parse_file(path, data)
+
+    def pieces(self, read: list[tuple[str, Any]]) -> list[Piece]:
+        """The Pieces of what `read` returned, the parsed files converted together; the pack is
+        rewritten to hold exactly these files when they are not what it held."""
+        parsed = [(key, score) for key, score in read if score is not None]
+        converted = dict(zip([key for key, _ in parsed],
+                             pieces_from_scores([score for _, score in parsed], [""] * len(parsed))))
+        self.kept.update({key: (piece.notes, piece.qpm, piece.time_signature) for key, piece in converted.items()})
+        used = dict.fromkeys(key for key, _ in read)
+        if self.folder is not None and used.keys() != self.packed:
+            self.save({key: self.kept[key] for key in used})
+        return [converted.pop(key) if key in converted else Piece(*self.kept[key]) for key, _ in read]
+
+    def save(self, entries: dict[str, tuple[np.ndarray, float, tuple[int, int]]]) -> None:
+        from tunesmith.runs import write_atomic
+
+        buffer = io.BytesIO()
+        np.savez(buffer, keys=np.array(list(entries), dtype="S40"),
+                 sizes=np.array([len(notes) for notes, _, _ in entries.values()], np.int64),
+                 qpm=np.array([qpm for _, qpm, _ in entries.values()], np.float64),
+                 metres=np.array([metre for _, _, metre in entries.values()], np.int64).reshape(-1, 2),
+                 notes=np.concatenate([notes for notes, _, _ in entries.values()] or [np.zeros(0, NOTE_DTYPE)]))
+        try:
+            write_atomic(self.pack, buffer.getvalue())
+        except OSError as err:
+            self.give_up(err)
 
 
 def read_midi_corpus(source: str) -> list[Document]:
     """One Document per MIDI file, named by its path below the folder; in a folder, a file inside
-    a sub-folder takes the sub-folder's name as its style (lakh/jazz/a.mid has style "jazz")."""
+    a sub-folder takes the sub-folder's name as its style (lakh/jazz/a.mid has style "jazz").
+    Files whose content was read before come from the note cache."""
     root = resolve_midi_source(source)
     if root.is_file() and root.suffix.lower() not in MIDI_SUFFIXES:
         raise UserError(f"{root} is not a MIDI file: give a .mid, .midi or .kar file or a folder of them")
-    docs = read_documents(root, list_files(root, MIDI_SUFFIXES), read_piece, "MIDI",
-                          "give a .mid, .midi or .kar file with notes, or a folder of them")
-    for doc in docs:
-        doc.content.name = doc.name
+    cache = NoteCache(root)
+    docs = read_documents(root, list_files(root, MIDI_SUFFIXES), cache.read, "MIDI", MIDI_HINT)
+    for doc, piece in zip(docs, cache.pieces([doc.content for doc in docs])):
+        doc.content = piece
+        piece.name = doc.name
         if "/" in doc.name:
-            doc.content.style = doc.name.split("/")[0]
+            piece.style = doc.name.split("/")[0]
+    if cache.hits:
+        info(f"{cache.hits} of {len(docs)} MIDI files from the note cache")
     return docs

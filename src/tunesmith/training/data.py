@@ -19,7 +19,10 @@ import torch
 
 
 def encode_items(codec: Any, items: list[Any]) -> torch.Tensor:
-    """One token stream of every item, one after the other."""
+    """One token stream of every item, one after the other; in one pass over all of them where the
+    codec can (`encode_all`, the performance codec: several times faster than item by item)."""
+    if hasattr(codec, "encode_all"):
+        return torch.from_numpy(np.asarray(codec.encode_all(items), dtype=np.int64))
     return torch.tensor([t for item in items for t in codec.encode(item)], dtype=torch.long)
 
 

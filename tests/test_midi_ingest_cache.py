@@ -1,0 +1,148 @@
+"""Reading a MIDI corpus twice: the second read comes from the note cache (by file content) and gives
+the very pieces and tokens of the first; renamed files still hit, changed files miss, an unwritable
+cache is warned about once; and the ingest benchmark runs on a few files."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import run_command
+from tunesmith.codecs import PerformanceCodec
+from tunesmith.corpus import midi
+from tunesmith.corpus.midi import read_midi_corpus
+from tunesmith.notes import Piece, make_notes, parse_midi, read_midi, to_midi_bytes
+from tunesmith.training.data import encode_items
+
+BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "midi_ingest.py"
+
+
+def song(*pitches: int, qpm: float = 120, metre: tuple[int, int] = (4, 4), program: int = 0) -> bytes:
+    notes = [(i / 2, i / 2 + 1.5, p, 40 + 10 * i, program) for i, p in enumerate(pitches)]
+    notes.append((0.0, 0.25, 38, 90, 0, True))  # a snare
+    return to_midi_bytes(Piece(make_notes(notes), qpm=qpm, time_signature=metre))
+
+
+@pytest.fixture
+def own_cache(tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.setenv("TUNESMITH_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def songs(tmp_path: Path) -> Path:
+    folder = tmp_path / "songs"
+    for name, data in {"a.mid": song(60, 62, 64), "b.mid": song(67, 65, qpm=96, metre=(3, 4)),
+                       "jazz/c.midi": song(48, 52, 55, 59, program=33), "jazz/d.mid": song(72, qpm=133.5),
+                       "broken.mid": b"MThd\x00\x00\x00\x06 not MIDI", "empty.mid": b""}.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    return folder
+
+
+@pytest.fixture
+def parses(monkeypatch) -> list[bytes]:
+    """The bytes symusic is asked to parse, in order."""
+    parsed = []
+
+    def counting_parse(data: bytes):
+        parsed.append(data)
+        return parse_midi(data)
+
+    monkeypatch.setattr(midi, "parse_midi", counting_parse)
+    return parsed
+
+
+def same_pieces(first: list, again: list) -> bool:
+    return [d.name for d in first] == [d.name for d in again] and all(
+        np.array_equal(a.content.notes, b.content.notes) and a.content.notes.dtype == b.content.notes.dtype
+        and (a.content.qpm, a.content.time_signature, a.content.name, a.content.style)
+        == (b.content.qpm, b.content.time_signature, b.content.name, b.content.style)
+        for a, b in zip(first, again))
+
+
+def test_a_corpus_read_again_comes_from_the_cache_with_the_same_pieces_and_tokens(songs, own_cache, parses, capsys):
+    cold = read_midi_corpus(str(songs))
+    assert len(parses) == 5  # the four songs and the broken file; the empty one is refused unparsed
+    assert len(list((own_cache / "midi").glob("*.npz"))) == 1
+    capsys.readouterr()
+    parses.clear()
+    warm = read_midi_corpus(str(songs))
+    err = capsys.readouterr().err
+    assert len(parses) == 1  # only the broken file is tried again
+    assert "4 of 4 MIDI files from the note cache" in err and "skipped 2" in err
+    assert same_pieces(cold, warm)
+    assert [d.content.style for d in warm] == [None, None, "jazz", "jazz"]
+    assert [(d.content.qpm, d.content.time_signature) for d in warm][:2] == [(120.0, (4, 4)), (96.0, (3, 4))]
+    for doc in warm:  # what the one-file reader gives, too
+        alone = read_midi(songs / doc.name)
+        assert np.array_equal(alone.notes, doc.content.notes) and alone.qpm == doc.content.qpm
+    codec = PerformanceCodec.fit([d.content for d in cold])
+    tokens = encode_items(codec, [d.content for d in warm])
+    assert tokens.tolist() == [t for d in cold for t in codec.encode(d.content)]
+    assert encode_items(codec, [d.content for d in cold]).tolist() == tokens.tolist()
+
+
+def test_a_renamed_file_hits_and_a_changed_file_misses(songs, own_cache, parses):
+    first = read_midi_corpus(str(songs))
+    (songs / "a.mid").rename(songs / "jazz" / "moved.mid")
+    parses.clear()
+    docs = read_midi_corpus(str(songs))
+    assert len(parses) == 1  # the broken file only
+    moved = next(d.content for d in docs if d.name == "jazz/moved.mid")
+    assert np.array_equal(moved.notes, first[0].content.notes) and moved.style == "jazz"
+    (songs / "b.mid").write_bytes(song(50, 53, qpm=80))  # new content, same name
+    parses.clear()
+    docs = read_midi_corpus(str(songs))
+    assert len(parses) == 2
+    changed = next(d.content for d in docs if d.name == "b.mid")
+    assert changed.notes["pitch"].tolist() == [38, 50, 53] and changed.qpm == 80
+    with np.load(next((own_cache / "midi").glob("*.npz"))) as pack:
+        assert len(pack["keys"]) == 4  # the old b.mid is gone from the pack
+    parses.clear()
+    assert same_pieces(docs, read_midi_corpus(str(songs))) and len(parses) == 1
+
+
+def test_a_damaged_pack_is_read_past_and_rewritten(songs, own_cache, parses):
+    first = read_midi_corpus(str(songs))
+    pack = next((own_cache / "midi").glob("*.npz"))
+    pack.write_bytes(b"not a pack")
+    assert same_pieces(first, read_midi_corpus(str(songs)))
+    parses.clear()
+    read_midi_corpus(str(songs))
+    assert len(parses) == 1
+
+
+def test_an_unwritable_cache_is_warned_about_once_and_the_corpus_still_read(songs, tmp_path, monkeypatch,
+                                                                           parses, capsys):
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("TUNESMITH_CACHE", str(tmp_path / "a-file" / "cache"))
+    for _ in range(2):
+        parses.clear()
+        docs = read_midi_corpus(str(songs))
+        err = capsys.readouterr().err
+        assert len(docs) == 4 and err.count("cannot write the MIDI note cache") == 1
+        assert len(parses) == 5  # without a cache, each read parses again
+
+
+def test_the_benchmark_runs_on_a_few_files_without_pretty_midi(songs, tmp_path):
+    done = run_command(sys.executable, str(BENCHMARK), "--data", str(songs), "--limit", "5", "--repeats", "1",
+                       "--no-compare")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["benchmark"] == "midi_ingest" and result["files"] == 3  # of 5: a, b, broken, empty, jazz/c
+    assert result["tokens"] > 3 * 5 and result["files_per_s_cold"] > 0 and result["files_per_s_warm"] > 0
+    assert "speedup" not in result
+
+
+def test_the_benchmark_compares_with_pretty_midi_token_for_token(songs):
+    pytest.importorskip("pretty_midi")
+    done = run_command(sys.executable, str(BENCHMARK), "--data", str(songs), "--repeats", "1")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["tokens"] == result["tokens_pretty_midi"] and result["files"] == 4
+    assert result["speedup"] == result["speedup_warm"] > 0 and result["speedup_cold"] > 0
