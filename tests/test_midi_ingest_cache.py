@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from conftest import run_command
-from tunesmith.codecs import PerformanceCodec
+from tunesmith.codecs import MelodyCodec, PerformanceCodec
 from tunesmith.corpus import midi
 from tunesmith.corpus.midi import read_midi_corpus
-from tunesmith.notes import Piece, make_notes, parse_midi, read_midi, to_midi_bytes
+from tunesmith.notes import Piece, make_notes, parse_midi, read_midi, to_midi_bytes, transpose
 from tunesmith.training.data import encode_items
 
 BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "midi_ingest.py"
@@ -68,7 +70,7 @@ def same_pieces(first: list, again: list) -> bool:
 def test_a_corpus_read_again_comes_from_the_cache_with_the_same_pieces_and_tokens(songs, own_cache, parses, capsys):
     cold = read_midi_corpus(str(songs))
     assert len(parses) == 5  # the four songs and the broken file; the empty one is refused unparsed
-    assert len(list((own_cache / "midi").glob("*.npz"))) == 1
+    assert len(list((own_cache / "midi").glob("*.pack"))) == 1
     capsys.readouterr()
     parses.clear()
     warm = read_midi_corpus(str(songs))
@@ -101,15 +103,15 @@ def test_a_renamed_file_hits_and_a_changed_file_misses(songs, own_cache, parses)
     assert len(parses) == 2
     changed = next(d.content for d in docs if d.name == "b.mid")
     assert changed.notes["pitch"].tolist() == [38, 50, 53] and changed.qpm == 80
-    with np.load(next((own_cache / "midi").glob("*.npz"))) as pack:
-        assert len(pack["keys"]) == 4  # the old b.mid is gone from the pack
+    with open(next((own_cache / "midi").glob("*.pack")), "rb") as pack:
+        assert len(np.load(pack)) == 4  # the index: the old b.mid is gone from the pack
     parses.clear()
     assert same_pieces(docs, read_midi_corpus(str(songs))) and len(parses) == 1
 
 
 def test_a_damaged_pack_is_read_past_and_rewritten(songs, own_cache, parses):
     first = read_midi_corpus(str(songs))
-    pack = next((own_cache / "midi").glob("*.npz"))
+    pack = next((own_cache / "midi").glob("*.pack"))
     pack.write_bytes(b"not a pack")
     assert same_pieces(first, read_midi_corpus(str(songs)))
     parses.clear()
@@ -121,12 +123,38 @@ def test_an_unwritable_cache_is_warned_about_once_and_the_corpus_still_read(song
                                                                            parses, capsys):
     (tmp_path / "a-file").write_text("not a folder")
     monkeypatch.setenv("TUNESMITH_CACHE", str(tmp_path / "a-file" / "cache"))
+    codec = PerformanceCodec.fit([])
+    warnings = ""
     for _ in range(2):
         parses.clear()
         docs = read_midi_corpus(str(songs))
-        err = capsys.readouterr().err
-        assert len(docs) == 4 and err.count("cannot write the MIDI note cache") == 1
-        assert len(parses) == 5  # without a cache, each read parses again
+        tokens = encode_items(codec, [d.content for d in docs])
+        warnings += capsys.readouterr().err
+        assert len(docs) == 4 and len(parses) == 5  # without a cache, each read parses again
+        assert tokens.tolist() == [t for d in docs for t in codec.encode(d.content)]
+    assert warnings.count("cannot write the MIDI note cache") == 1
+    assert warnings.count("cannot write the token cache") == 1
+
+
+def test_a_token_stream_encoded_again_comes_from_the_token_cache(songs, own_cache, monkeypatch):
+    pieces = [d.content for d in read_midi_corpus(str(songs))]
+    codec = PerformanceCodec.fit(pieces)
+    encoded = []
+    encode_all = PerformanceCodec.encode_all
+    monkeypatch.setattr(PerformanceCodec, "encode_all", lambda self, items: encoded.append(len(items)) or encode_all(
+        self, items))
+    first = encode_items(codec, pieces)
+    again = encode_items(codec, pieces)
+    assert encoded == [4] and torch.equal(first, again) and again.dtype == torch.long
+    assert first.tolist() == [t for p in pieces for t in codec.encode(p)]
+    assert len(list((own_cache / "tokens").glob("*.npy"))) == 1
+    encode_items(PerformanceCodec.fit(pieces, velocity_bins=8), pieces)  # other settings: encoded anew
+    encode_items(codec, pieces[:3] + [transpose(pieces[3], 2)])  # another piece: encoded anew
+    encode_items(codec, pieces[:3] + [replace(pieces[3], style=None)])  # ... as is one whose style changed
+    assert encoded == [4, 4, 4, 4]
+    melody = MelodyCodec.fit(pieces)  # a codec without encode_all is kept, too
+    assert torch.equal(encode_items(melody, pieces), encode_items(melody, pieces))
+    assert len(list((own_cache / "tokens").glob("*.npy"))) == 5
 
 
 def test_the_benchmark_runs_on_a_few_files_without_pretty_midi(songs, tmp_path):

@@ -12,7 +12,7 @@ import torch
 
 from tunesmith import runs
 from tunesmith.codecs import MiditokCodec, PerformanceCodec, load_codec
-from tunesmith.codecs.performance import FITTED_NOTE_SECONDS_CAP, NOTE_OFF, NOTE_ON, TIME_SHIFT
+from tunesmith.codecs.performance import NOTE_OFF, NOTE_ON, TIME_SHIFT
 from tunesmith.domains import SampleOptions
 from tunesmith.errors import UserError
 from tunesmith.notes import Piece, make_notes
@@ -42,13 +42,14 @@ def test_a_late_note_off_is_cut_and_ends_the_note_still_sounding():
     assert seconds_of(codec.decode(tokens)) == [(0.0, 2.0, 64), (5.0, 7.0, 62), (8.0, 9.0, 62), (9.0, 11.0, 60)]
 
 
-def test_fit_takes_the_longest_pitched_note_rounded_up_and_capped():
+def test_fit_takes_the_longest_pitched_note_rounded_up_but_not_a_stuck_one():
     slow = Piece(make_notes([(0.0, 2.3, 60), (2.0, 3.0, 62), (0.0, 30.0, 36, 100, 0, True)]), qpm=60)  # 2.3 s
     fast = Piece(make_notes([(0.0, 4.0, 67)]), qpm=240)  # 1 s
     assert PerformanceCodec.fit([slow, fast]).max_note_seconds == 3.0  # drums do not count
     assert PerformanceCodec.fit([fast]).max_note_seconds == 1.0
-    stuck = Piece(make_notes([(0.0, 400.0, 60)]), qpm=120)  # a note held for 200 s in a broken file
-    assert PerformanceCodec.fit([fast, stuck]).max_note_seconds == FITTED_NOTE_SECONDS_CAP
+    tune = Piece(make_notes([(i, i + 1.0, 60 + i % 12) for i in range(1000)]), qpm=120)  # 1000 notes of 0.5 s
+    stuck = Piece(make_notes([(0.0, 400.0, 60)]), qpm=120)  # and one held for 200 s in a broken file
+    assert PerformanceCodec.fit([tune, stuck]).max_note_seconds == 1.0  # twice the 99.9th percentile, rounded up
     assert PerformanceCodec.fit([]).max_note_seconds == 4.0  # no notes: the default
     assert PerformanceCodec.fit([slow], max_note_seconds=6.5).max_note_seconds == 6.5  # given: kept
     assert MiditokCodec.fit([slow, fast], tokenization="MIDILike").max_note_seconds == 3.0
@@ -67,9 +68,7 @@ def test_a_codec_saved_before_the_limit_loads_with_4_seconds(tmp_path):
     old = {"codec": "performance", "styles": [], "steps_per_second": 100, "max_shift_steps": 100, "velocity_bins": 32}
     (tmp_path / "codec.json").write_text(json.dumps(old), encoding="utf-8")
     assert load_codec(tmp_path / "codec.json").max_note_seconds == 4.0
-    bundled = json.loads((runs.open_run("transformer-chorales") / runs.CODEC).read_text(encoding="utf-8"))
-    assert "max_note_seconds" not in bundled  # the bundled model predates it ...
-    assert load_codec(runs.open_run("transformer-chorales") / runs.CODEC).max_note_seconds == 4.0  # ... and gets 4 s
+    assert load_codec(runs.open_run("transformer-chorales") / runs.CODEC).max_note_seconds == 4.0  # saved without it
     fitted = PerformanceCodec.fit([Piece(make_notes([(0.0, 12.0, 60)]), qpm=120)])
     fitted.save(tmp_path / "new.json")
     assert json.loads((tmp_path / "new.json").read_text())["max_note_seconds"] == 6.0

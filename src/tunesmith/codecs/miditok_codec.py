@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from tunesmith.codecs.events import EventCodec, style_tags
-from tunesmith.codecs.performance import longest_note_seconds
+from tunesmith.codecs.performance import fitted_max_note_seconds
 from tunesmith.errors import UserError
 from tunesmith.notes import Piece, pieces_from_scores, to_midi_bytes
 
@@ -25,7 +25,7 @@ class MiditokCodec(EventCodec):
 
     Every decoded note ends: MidiTok drops a NoteOn whose NoteOff never comes (MIDILike), and a
     note longer than `max_note_seconds` (at the decoded tempo) is cut there, as in the performance
-    codec; `fit` sets it from the pieces' longest note, a codec saved before it existed gets 4 s."""
+    codec; `fit` sets it from the pieces' note lengths, a codec saved before it existed gets 4 s."""
 
     name = "miditok"
     tokenization: str = "REMI"
@@ -45,7 +45,7 @@ class MiditokCodec(EventCodec):
             **config: Any) -> MiditokCodec:
         """A codec of the MidiTok tokenization of that name with these TokenizerConfig options
         (programs are on, so that every instrument is in the one token stream); max_note_seconds,
-        unless given, from the pieces' longest note."""
+        unless given, from the pieces' note lengths (`performance.fitted_max_note_seconds`)."""
         import miditok
 
         try:
@@ -57,7 +57,7 @@ class MiditokCodec(EventCodec):
             raise UserError(f"the miditok codec needs one stream of single tokens: keep use_programs on "
                             f"and choose a tokenization like REMI, TSD, MIDILike or Structured, not {tokenization}")
         if max_note_seconds is None:
-            max_note_seconds = longest_note_seconds(pieces, cls.max_note_seconds)
+            max_note_seconds = fitted_max_note_seconds(pieces, cls.max_note_seconds)
         return cls(tokenization=tokenization, params=json.loads(json.dumps(tokenizer.to_dict())),
                    styles=style_tags(pieces), max_note_seconds=max_note_seconds)
 

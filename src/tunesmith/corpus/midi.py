@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from tunesmith.notes import NOTE_DTYPE, Piece, parse_midi, pieces_from_scores
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 MIDI_HINT = "give a .mid, .midi or .kar file with notes, or a folder of them"
 NOTE_CACHE_VERSION = 1  # raise when reading MIDI changes its output (notes.pieces_from_scores), so caches are redone
+PACK_INDEX = np.dtype([("sha1", "S40"), ("notes", "i8"), ("qpm", "f8"), ("numerator", "i8"), ("denominator", "i8")])
 
 
 def resolve_midi_source(source: str) -> Path:
@@ -58,46 +58,71 @@ def read_piece(path: Path) -> Piece:
     return pieces_from_scores([parse_file(path, read_bytes(path))], [path.name])[0]
 
 
+UNWRITABLE: set[Path] = set()  # cache folders found unwritable by this process (said once each)
+
+
+def cache_subfolder(name: str, what: str) -> Path | None:
+    """cache_folder()/name, made if missing; None, said once, when it cannot be written (then the
+    `what` cache is left out and everything still works, only not faster)."""
+    folder = cache_folder() / name
+    if folder in UNWRITABLE:
+        return None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as err:
+        give_up(folder, what, err)
+        return None
+    return folder
+
+
+def give_up(folder: Path, what: str, err: OSError) -> None:
+    if folder not in UNWRITABLE:
+        warn(f"cannot write the {what} in {folder} ({err.strerror or err}); going on without it "
+             f"(set TUNESMITH_CACHE to a writable folder to keep it)")
+    UNWRITABLE.add(folder)
+
+
+def write_cached(path: Path, data: bytes, what: str) -> None:
+    """Write a cache file atomically; a failure leaves the cache out (with one warning)."""
+    from tunesmith.runs import write_atomic
+
+    try:
+        write_atomic(path, data)
+    except OSError as err:
+        give_up(path.parent, what, err)
+
+
 class NoteCache:
     """The notes of a corpus's MIDI files by content (sha1 of the file's bytes), kept in one pack per
-    corpus, CACHE/midi/SHA1-OF-THE-CORPUS-PATH-vN.npz, so that reading it again parses only files
+    corpus, CACHE/midi/SHA1-OF-THE-CORPUS-PATH-vN.pack, so that reading it again parses only files
     whose content is new (a file renamed or moved inside the folder is not parsed again; a changed
     one is). One pack, not a file per MIDI file: opening a small file costs as much as parsing a
-    MIDI file. A file that cannot be used is not kept; a cache that cannot be written is warned
-    about once and left out."""
+    MIDI file. A pack is two .npy arrays one after the other: an index (PACK_INDEX, a row per file)
+    and the files' notes, end to end. A file that cannot be used is not kept; a cache that cannot be
+    written is warned about once and left out."""
 
     def __init__(self, root: Path):
-        self.folder: Path | None = cache_folder() / "midi"
-        self.pack = self.folder / f"{hashlib.sha1(str(root).encode()).hexdigest()}-v{NOTE_CACHE_VERSION}.npz"
-        self.kept: dict[str, tuple[np.ndarray, float, tuple[int, int]]] = {}  # content sha1 -> notes, qpm, metre
-        self.packed: set[str] = set()
-        self.hits = 0
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            if not os.access(self.folder, os.W_OK):
-                raise PermissionError(13, "Permission denied")
-        except OSError as err:
-            self.give_up(err)
-            return
-        self.kept = self.load()
+        folder = cache_subfolder("midi", "MIDI note cache")
+        name = f"{hashlib.sha1(str(root).encode()).hexdigest()}-v{NOTE_CACHE_VERSION}.pack"
+        self.pack = folder / name if folder else None
+        self.kept = self.load() if self.pack else {}  # content sha1 -> (notes, qpm, metre)
         self.packed = set(self.kept)  # the files the pack holds
-
-    def give_up(self, err: OSError) -> None:
-        warn(f"cannot write the MIDI note cache in {self.folder} ({err.strerror or err}); going on without it "
-             f"(set TUNESMITH_CACHE to a writable folder to keep parsed MIDI files)")
-        self.folder = None
+        self.hits = 0
 
     def load(self) -> dict[str, tuple[np.ndarray, float, tuple[int, int]]]:
         """The pack's pieces by content sha1; none when it is missing or damaged (it is then rewritten)."""
         try:
-            with np.load(self.pack, allow_pickle=False) as pack:
-                keys, sizes, qpms = pack["keys"].tolist(), pack["sizes"], pack["qpm"].tolist()
-                metres, notes = pack["metres"].tolist(), pack["notes"]
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            with open(self.pack, "rb") as pack:
+                index, notes = np.load(pack, allow_pickle=False), np.load(pack, allow_pickle=False)
+        except (OSError, ValueError, EOFError):
             return {}
-        ends = np.cumsum(sizes).tolist()
-        return {key.decode(): (notes[end - size:end], qpm, tuple(metre))
-                for key, size, end, qpm, metre in zip(keys, sizes.tolist(), ends, qpms, metres)}
+        if index.dtype != PACK_INDEX or notes.dtype != NOTE_DTYPE or index["notes"].sum() != len(notes):
+            return {}
+        ends = np.cumsum(index["notes"]).tolist()
+        return {sha1.decode(): (notes[end - size:end], qpm, (numerator, denominator))
+                for (sha1, size, qpm, numerator, denominator), end in zip(index.tolist(), ends)}
 
     def read(self, path: Path) -> tuple[str, Any]:
         """(content sha1, the parsed Score, or None when the cache holds the file's notes)."""
@@ -116,23 +141,17 @@ class NoteCache:
                              pieces_from_scores([score for _, score in parsed], [""] * len(parsed))))
         self.kept.update({key: (piece.notes, piece.qpm, piece.time_signature) for key, piece in converted.items()})
         used = dict.fromkeys(key for key, _ in read)
-        if self.folder is not None and used.keys() != self.packed:
+        if self.pack and used.keys() != self.packed:
             self.save({key: self.kept[key] for key in used})
         return [converted.pop(key) if key in converted else Piece(*self.kept[key]) for key, _ in read]
 
     def save(self, entries: dict[str, tuple[np.ndarray, float, tuple[int, int]]]) -> None:
-        from tunesmith.runs import write_atomic
-
+        index = np.array([(sha1.encode(), len(notes), qpm, *metre) for sha1, (notes, qpm, metre) in entries.items()],
+                         PACK_INDEX)
         buffer = io.BytesIO()
-        np.savez(buffer, keys=np.array(list(entries), dtype="S40"),
-                 sizes=np.array([len(notes) for notes, _, _ in entries.values()], np.int64),
-                 qpm=np.array([qpm for _, qpm, _ in entries.values()], np.float64),
-                 metres=np.array([metre for _, _, metre in entries.values()], np.int64).reshape(-1, 2),
-                 notes=np.concatenate([notes for notes, _, _ in entries.values()] or [np.zeros(0, NOTE_DTYPE)]))
-        try:
-            write_atomic(self.pack, buffer.getvalue())
-        except OSError as err:
-            self.give_up(err)
+        np.save(buffer, index, allow_pickle=False)
+        np.save(buffer, np.concatenate([notes for notes, _, _ in entries.values()]), allow_pickle=False)
+        write_cached(self.pack, buffer.getvalue(), "MIDI note cache")
 
 
 def read_midi_corpus(source: str) -> list[Document]:

@@ -12,18 +12,68 @@ Both give the trainer `batch(step, ...)`, `fresh(step)` (whether a carried state
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+TOKEN_CACHE_VERSION = 1  # raise when the token cache's key or file format changes
+
 
 def encode_items(codec: Any, items: list[Any]) -> torch.Tensor:
-    """One token stream of every item, one after the other; in one pass over all of them where the
-    codec can (`encode_all`, the performance codec: several times faster than item by item)."""
+    """One token stream of every item, one after the other. A codec with `encode_all` (the
+    performance codec) encodes all of them in one vectorized pass. A stream of music is kept in the
+    token cache, CACHE/tokens/SHA1-vN.npy under the sha1 of all it depends on (`token_cache_key`),
+    so a second training run on the same pieces with the same codec encodes nothing."""
+    from tunesmith.corpus.midi import cache_subfolder, write_cached
+    from tunesmith.notes import Piece
+
+    music = bool(items) and all(isinstance(item, Piece) for item in items)
+    folder = cache_subfolder("tokens", "token cache") if music else None
+    kept = folder / f"{token_cache_key(codec, items)}-v{TOKEN_CACHE_VERSION}.npy" if folder else None
+    if kept is not None and kept.is_file():
+        try:
+            return torch.from_numpy(np.load(kept, allow_pickle=False).astype(np.int64))
+        except (OSError, ValueError, EOFError):  # a damaged file is encoded again and replaced
+            pass
     if hasattr(codec, "encode_all"):
-        return torch.from_numpy(np.asarray(codec.encode_all(items), dtype=np.int64))
-    return torch.tensor([t for item in items for t in codec.encode(item)], dtype=torch.long)
+        tokens = np.asarray(codec.encode_all(items), dtype=np.int64)
+    else:
+        tokens = np.array([t for item in items for t in codec.encode(item)], dtype=np.int64)
+    if kept is not None:
+        buffer = io.BytesIO()
+        np.save(buffer, tokens.astype(np.int32), allow_pickle=False)
+        write_cached(kept, buffer.getvalue(), "token cache")
+    return torch.from_numpy(tokens)
+
+
+def token_cache_key(codec: Any, pieces: list[Any]) -> str:
+    """The sha1 of what a stream of encoded pieces depends on: the codec's settings, the code that
+    encodes (`encoding_code`), and every piece's notes, tempo, metre and style."""
+    digest = hashlib.sha1(f"{encoding_code()} {json.dumps(codec.to_dict(), sort_keys=True)}".encode())
+    for piece in pieces:
+        digest.update(np.ascontiguousarray(piece.notes).data)
+        digest.update(repr((piece.qpm, piece.time_signature, piece.style)).encode())
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=None)
+def encoding_code() -> str:
+    """The sha1 of tunesmith's codecs and notes.py and the versions of the libraries they encode
+    with, so that a changed codec never reads a stale stream from the cache."""
+    import tunesmith.codecs
+    import tunesmith.notes
+
+    digest = hashlib.sha1(" ".join(metadata.version(name) for name in ("numpy", "symusic", "miditok")).encode())
+    for source in sorted(Path(tunesmith.codecs.__file__).parent.glob("*.py")) + [Path(tunesmith.notes.__file__)]:
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
 
 
 class TokenWindows:
