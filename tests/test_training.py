@@ -160,3 +160,45 @@ def test_runs_lists_the_run(trained_run, capsys):
     assert rows[0]["best_val_loss"] == min(m["val_loss"] for m in runs.read_metrics(trained_run))
     code, out, err = run_cli(capsys, "runs", str(trained_run.parent))
     assert "char-rnn" in out and "20" in out
+
+
+def test_anneal_goes_back_to_the_best_weights_with_a_smaller_rate(tmp_path, lyrics_file, capsys):
+    """With lr=0 no validation improves on the first: each later one anneals (the learning rate
+    divided by 4 each time), and the one after the last anneal stops the run as converged."""
+    run = tmp_path / "run"
+    code, out, err = run_cli(capsys, "train", "char-rnn", "--data", str(lyrics_file), "--run", str(run),
+                             "--steps", "100", *tiny_args("--set", "lr=0", "--set", "anneal=2"))
+    assert code == 0, err
+    assert "converged at step 20" in out
+    assert "going back to it with the learning rate divided by 4 (anneal 1 of 2)" in err
+    assert "divided by 16 (anneal 2 of 2)" in err
+
+
+def test_anneal_restores_the_best_checkpoint(tmp_path, lyrics_file, capsys):
+    from tunesmith.codecs import load_codec
+    from tunesmith.recipes import get_recipe
+    from tunesmith.training.distributed import join_group
+    from tunesmith.training.trainer import Budget, Trainer
+
+    run = tmp_path / "run"
+    code, out, err = run_cli(capsys, "train", "char-rnn", "--data", str(lyrics_file), "--run", str(run),
+                             "--steps", "10", *tiny_args())
+    assert code == 0, err
+    config = runs.read_config(run)
+    hp = {**config["hparams"], "anneal": 1}
+    model = get_recipe("char-rnn").build_model(hp, load_codec(run / runs.CODEC))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(0.5)
+
+    class Data:
+        def steps_per_epoch(self, batch):
+            return 10
+
+    trainer = Trainer(run, model, Data(), None, hp, Budget(steps=100), 1, join_group())
+    trainer.step = 50
+    rate = trainer.learning_rate()
+    trainer._anneal()
+    best = runs.load_weights(runs.find_checkpoint(run, "best"))
+    assert all(torch.equal(model.state_dict()[k], w) for k, w in best.items())
+    assert math.isclose(trainer.learning_rate(), rate / 4)

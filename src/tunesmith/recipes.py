@@ -61,6 +61,9 @@ TRAINER_PARAMS: dict[str, Param] = {
     "eval_tokens": Param(100_000, "at most this many validation tokens per evaluation"),
     "keep_last": Param(3, "checkpoints kept besides the best one"),
     "patience": Param(0, "stop after this many evaluations without improvement (0: never)"),
+    "anneal": Param(0, "when a validation does not improve on the best, go back to the best weights and "
+                       "divide the learning rate by 4, up to this many times; at the next validation without "
+                       "improvement after that, training has converged and stops (0: never)"),
     "sample_length": Param(300, "tokens of the preview sample written at each checkpoint"),
 }
 
@@ -119,8 +122,29 @@ class Recipe:
 # -- models ---------------------------------------------------------------------------------------
 
 def build_rnn(hp: dict[str, Any], codec: Codec) -> nn.Module:
+    lags = lookback_lags("lookback", hp.get("lookback", ""))
+    period = hp.get("bar_position", 0)
     return RNNLanguageModel(codec.vocab_size, hp["embedding_size"], hp["hidden_size"], hp["layers"],
-                            hp["cell"], hp["dropout"])
+                            hp["cell"], hp["dropout"], lags=lags, period=period,
+                            start_token=getattr(codec, "start_token", None) if lags or period else None)
+
+
+def lookback_lags(key: str, text: str) -> tuple[int, ...]:
+    """The steps of a lookback setting: comma-separated whole numbers from 1 to 256, or empty."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not all(part.isdigit() and 1 <= int(part) <= 256 for part in parts):
+        raise UserError(f"--set {key}={text}: give steps back as whole numbers from 1 to 256, comma-separated, "
+                        "e.g. 12,16,24,32 (empty: none)")
+    return tuple(sorted({int(part) for part in parts}))
+
+
+# Magenta's Lookback RNN gives its melody model the events one and two bars back and a binary
+# counter of the step in the bar; a folk corpus mixes bars of 12 steps (6/8, 3/4) and 16 (4/4), so
+# the lags are one and two bars of either, and the position runs modulo 48, a whole number of both.
+LOOKBACK = Param("12,16,24,32", "also show the model the tokens this many steps back (a bar or two ago, where "
+                                "tunes repeat themselves), comma-separated; empty: none", check=lookback_lags)
+BAR_POSITION = Param(48, "also show the model its step since the piece's start modulo this (where in the bar "
+                         "it is; 48 holds whole bars of 12 and 16 steps); 0: none")
 
 
 def build_music_transformer(hp: dict[str, Any], codec: Codec) -> nn.Module:
@@ -368,7 +392,8 @@ RECIPES: dict[str, Recipe] = {
             "tunesmith train melody-rnn --data tunes/ --minutes 10", "folk", "melody",
             # batch 32: on 2 CPU cores a step of 32 windows costs 40% of one of 64 (benchmarks/melody_quality.py)
             {**rnn_params(2, 256, 32, 0.1, carry_windows=8), "pitch_range": PITCH_RANGE,
-             "normalize_key": NORMALIZE_KEY, "batch_size": Param(32, "sequences per step (per process under torchrun)")},
+             "normalize_key": NORMALIZE_KEY, "batch_size": Param(32, "sequences per step (per process under torchrun)"),
+             "lookback": LOOKBACK, "bar_position": BAR_POSITION},
             make_codec=fit_pitched_codec("melody")),
         midi_recipe(
             "drums-rnn", "drum patterns: sets of 9 drum classes per 16th-note step (DrumsRNN)",

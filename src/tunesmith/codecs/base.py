@@ -36,6 +36,10 @@ class Codec:
     def encode(self, item: Any) -> list[int]:
         raise NotImplementedError
 
+    def encode_all(self, items: list[Any]) -> list[int]:
+        """What `encode` gives each item, one after the other (a codec may do it in one pass)."""
+        return [token for item in items for token in self.encode(item)]
+
     def decode(self, tokens: list[int]) -> Any:
         """The item of a token sequence. Must accept any sequence a sampler can produce: tokens
         that make no sense where they stand (a note-off with no note on) are ignored."""

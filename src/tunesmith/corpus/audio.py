@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -18,8 +17,8 @@ import soxr
 from tqdm import tqdm
 
 from tunesmith.corpus import Document, list_files, read_documents
-from tunesmith.corpus.bundled import built_in_place, bundled_midi_folder, cache_folder
-from tunesmith.errors import UserError, info, warn
+from tunesmith.corpus.bundled import built_in_place, bundled_midi_folder, cache_folder, cache_subfolder, write_cached
+from tunesmith.errors import UserError, info
 from tunesmith.render import find_fluidsynth, find_soundfont, render_midi
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a")
@@ -223,6 +222,9 @@ def content_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+CACHE_NAME = "prepared-audio cache"
+
+
 class PreparedAudioCache:
     """prepare_audio with its results kept in cache_folder()/audio, one .npy per file content and
     settings, so a folder read again (or a file moved or renamed) is not decoded again. A file that
@@ -231,19 +233,8 @@ class PreparedAudioCache:
     def __init__(self, sample_rate: int, silence_threshold: float):
         self.sample_rate, self.silence_threshold = sample_rate, silence_threshold
         self.settings = f"{sample_rate}hz-{float(silence_threshold)!r}-v{PREPARE_VERSION}"
-        self.folder: Path | None = cache_folder() / "audio"
+        self.folder = cache_subfolder("audio", CACHE_NAME)
         self.hits = 0
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            if not os.access(self.folder, os.W_OK):
-                raise PermissionError(13, "Permission denied")
-        except OSError as err:
-            self.give_up(err)
-
-    def give_up(self, err: OSError) -> None:
-        warn(f"cannot write the prepared-audio cache in {self.folder} ({err.strerror or err}); going on without "
-             f"it (set TUNESMITH_CACHE to a writable folder to keep prepared recordings)")
-        self.folder = None
 
     def __call__(self, path: Path) -> np.ndarray:
         if self.folder is None:
@@ -256,15 +247,10 @@ class PreparedAudioCache:
                 return samples
             except (OSError, ValueError):  # a damaged cache file is prepared again and replaced
                 pass
-        from tunesmith.runs import write_atomic
-
         samples = prepare_audio(path, self.sample_rate, self.silence_threshold)
         buffer = io.BytesIO()
         np.save(buffer, samples, allow_pickle=False)
-        try:
-            write_atomic(kept, buffer.getvalue())
-        except OSError as err:
-            self.give_up(err)
+        write_cached(kept, buffer.getvalue(), CACHE_NAME)
         return samples
 
 

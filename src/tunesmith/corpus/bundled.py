@@ -42,6 +42,42 @@ def cache_folder() -> Path:
     return Path(os.environ.get("TUNESMITH_CACHE") or Path.home() / ".cache" / "tunesmith").expanduser()
 
 
+UNWRITABLE: set[Path] = set()  # cache folders found unwritable by this process (said once each)
+
+
+def cache_subfolder(name: str, what: str) -> Path | None:
+    """cache_folder()/name, made if missing; None, said once, when it cannot be written (then the
+    `what` cache is left out and everything still works, only not faster)."""
+    folder = cache_folder() / name
+    if folder in UNWRITABLE:
+        return None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as err:
+        give_up(folder, what, err)
+        return None
+    return folder
+
+
+def give_up(folder: Path, what: str, err: OSError) -> None:
+    if folder not in UNWRITABLE:
+        warn(f"cannot write the {what} in {folder} ({err.strerror or err}); going on without it "
+             f"(set TUNESMITH_CACHE to a writable folder to keep it)")
+    UNWRITABLE.add(folder)
+
+
+def write_cached(path: Path, data: bytes, what: str) -> None:
+    """Write a cache file atomically; a failure leaves the cache out (with one warning)."""
+    from tunesmith.runs import write_atomic
+
+    try:
+        write_atomic(path, data)
+    except OSError as err:
+        give_up(path.parent, what, err)
+
+
 @lru_cache(maxsize=None)
 def midi_pitch(name: str) -> int:
     """A music21 pitch name ("C#5", "B-4", "En5") as a MIDI pitch."""

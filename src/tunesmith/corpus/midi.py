@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tunesmith.corpus import Document, list_files, read_documents
-from tunesmith.corpus.bundled import BUNDLED_MIDI, bundled_midi_folder, cache_folder
-from tunesmith.errors import UserError, info, warn
+from tunesmith.corpus.bundled import BUNDLED_MIDI, bundled_midi_folder, cache_subfolder, write_cached
+from tunesmith.errors import UserError, info
 from tunesmith.notes import NOTE_DTYPE, Piece, parse_midi, pieces_from_scores
 
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
@@ -56,42 +55,6 @@ def parse_file(path: Path, data: bytes) -> Any:
 def read_piece(path: Path) -> Piece:
     """One MIDI file; a UserError says why it cannot be used."""
     return pieces_from_scores([parse_file(path, read_bytes(path))], [path.name])[0]
-
-
-UNWRITABLE: set[Path] = set()  # cache folders found unwritable by this process (said once each)
-
-
-def cache_subfolder(name: str, what: str) -> Path | None:
-    """cache_folder()/name, made if missing; None, said once, when it cannot be written (then the
-    `what` cache is left out and everything still works, only not faster)."""
-    folder = cache_folder() / name
-    if folder in UNWRITABLE:
-        return None
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        if not os.access(folder, os.W_OK):
-            raise PermissionError(13, "Permission denied")
-    except OSError as err:
-        give_up(folder, what, err)
-        return None
-    return folder
-
-
-def give_up(folder: Path, what: str, err: OSError) -> None:
-    if folder not in UNWRITABLE:
-        warn(f"cannot write the {what} in {folder} ({err.strerror or err}); going on without it "
-             f"(set TUNESMITH_CACHE to a writable folder to keep it)")
-    UNWRITABLE.add(folder)
-
-
-def write_cached(path: Path, data: bytes, what: str) -> None:
-    """Write a cache file atomically; a failure leaves the cache out (with one warning)."""
-    from tunesmith.runs import write_atomic
-
-    try:
-        write_atomic(path, data)
-    except OSError as err:
-        give_up(path.parent, what, err)
 
 
 class NoteCache:

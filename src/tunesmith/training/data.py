@@ -27,11 +27,11 @@ TOKEN_CACHE_VERSION = 1  # raise when the token cache's key or file format chang
 
 
 def encode_items(codec: Any, items: list[Any]) -> torch.Tensor:
-    """One token stream of every item, one after the other. A codec with `encode_all` (the
-    performance codec) encodes all of them in one vectorized pass. A stream of music is kept in the
+    """One token stream of every item, one after the other, by the codec's `encode_all` (the
+    performance codec's encodes them all in one vectorized pass). A stream of music is kept in the
     token cache, CACHE/tokens/SHA1-vN.npy under the sha1 of all it depends on (`token_cache_key`),
     so a second training run on the same pieces with the same codec encodes nothing."""
-    from tunesmith.corpus.midi import cache_subfolder, write_cached
+    from tunesmith.corpus.bundled import cache_subfolder, write_cached
     from tunesmith.notes import Piece
 
     music = bool(items) and all(isinstance(item, Piece) for item in items)
@@ -42,10 +42,7 @@ def encode_items(codec: Any, items: list[Any]) -> torch.Tensor:
             return torch.from_numpy(np.load(kept, allow_pickle=False).astype(np.int64))
         except (OSError, ValueError, EOFError):  # a damaged file is encoded again and replaced
             pass
-    if hasattr(codec, "encode_all"):
-        tokens = np.asarray(codec.encode_all(items), dtype=np.int64)
-    else:
-        tokens = np.array([t for item in items for t in codec.encode(item)], dtype=np.int64)
+    tokens = np.asarray(codec.encode_all(items), dtype=np.int64)
     if kept is not None:
         buffer = io.BytesIO()
         np.save(buffer, tokens.astype(np.int32), allow_pickle=False)

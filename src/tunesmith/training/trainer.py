@@ -26,6 +26,9 @@ from tunesmith.recipes import Recipe, get_recipe
 from tunesmith.training.distributed import Group, join_group
 
 
+ANNEAL_FACTOR = 4  # the learning rate's divisor at each anneal (hp "anneal")
+
+
 @dataclass
 class Budget:
     steps: int | None = None
@@ -134,6 +137,7 @@ class Trainer:
         self.steps_per_epoch = train_data.steps_per_epoch(hp["batch_size"] * group.world_size)
         self.total_steps = budget.total_steps(self.steps_per_epoch)
         self.step, self.elapsed_before, self.best_val, self.bad_evals = 0, 0.0, math.inf, 0
+        self.anneals = 0  # times the learning rate was divided by ANNEAL_FACTOR (hp "anneal")
         self.started = time.monotonic()
 
     # -- state ------------------------------------------------------------------------------
@@ -143,7 +147,8 @@ class Trainer:
     def state(self) -> dict[str, Any]:
         return {
             "optimizer": self.optimizer.state_dict(), "step": self.step, "elapsed": self.elapsed(),
-            "best_val": self.best_val, "bad_evals": self.bad_evals, "carried": self.state_carried,
+            "best_val": self.best_val, "bad_evals": self.bad_evals, "anneals": self.anneals,
+            "carried": self.state_carried,
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
         }
@@ -152,6 +157,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.elapsed_before = state["step"], state["elapsed"]
         self.best_val, self.bad_evals = state["best_val"], state["bad_evals"]
+        self.anneals = state.get("anneals", 0)
         self.state_carried = to_device(state.get("carried"), self.group.device)
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
@@ -177,7 +183,7 @@ class Trainer:
         if self.step < warmup:
             return lr * (self.step + 1) / warmup
         floor = lr * self.hp["min_lr_ratio"]
-        return floor + (lr - floor) * 0.5 * (1 + math.cos(math.pi * self.progress()))
+        return (floor + (lr - floor) * 0.5 * (1 + math.cos(math.pi * self.progress()))) / ANNEAL_FACTOR ** self.anneals
 
     def done(self) -> bool:
         return self.progress() >= 1.0
@@ -232,7 +238,12 @@ class Trainer:
                     evaluated = self.step % self.hp["eval_every"] == 0 or self.done()
                     if evaluated:
                         val_loss, improved = self._checkpoint(writer, loss_value)
-                        if self._patience_ran_out(improved):
+                        if improved is False and self.hp.get("anneal", 0) > 0:
+                            if self.anneals >= self.hp["anneal"]:
+                                outcome = "converged"
+                                break
+                            self._anneal()
+                        elif self._patience_ran_out(improved):
                             outcome = "stopped early"
                             break
                     if stop:
@@ -253,6 +264,19 @@ class Trainer:
         raise TrainingStopped(
             f"training stopped at step {self.step + 1}: the loss became {loss_value} (gradient norm "
             f"{grad_norm}); {kept}. Lower the learning rate (--set lr=...) and resume or start again")
+
+    def _anneal(self) -> None:
+        """Back to the best weights, with the learning rate divided by ANNEAL_FACTOR once more: the
+        model has begun to fit its training data better than it generalizes (a small corpus does
+        that within minutes), so it goes on from its best point in smaller steps."""
+        self.anneals += 1
+        best = runs.find_checkpoint(self.run, "best")
+        self.model.load_state_dict(runs.load_weights(best))
+        self.state_carried = None
+        if self.group.is_main:
+            info(f"step {self.step}: validation loss {self.best_val:.4f} at step {best['step']} is still the best; "
+                 f"going back to it with the learning rate divided by {ANNEAL_FACTOR ** self.anneals:g} "
+                 f"(anneal {self.anneals} of {self.hp['anneal']})")
 
     def _patience_ran_out(self, improved: bool | None) -> bool:
         patience = self.hp["patience"]
