@@ -42,8 +42,9 @@ def test_a_corpus_keeps_its_register(recipe, center, tmp_path, capsys):
     assert code == 0, err
     codec = load_codec(run / runs.CODEC)
     pitches = np.concatenate([p.notes["pitch"] for p in pieces])
-    transpose = 3  # the recipes' default augmentation
-    assert (codec.min_pitch, codec.max_pitch) == (pitches.min() - transpose, pitches.max() + transpose)
+    # the lines are in C: normalize_key (the default) moves them nowhere, and adds no transposed copies
+    assert (codec.min_pitch, codec.max_pitch) == (pitches.min(), pitches.max())
+    assert "no transposed copies (transpose=3)" in err
     for piece in pieces:  # the round trip of the training data moves no pitch
         decoded = codec.decode(codec.encode(piece))
         assert decoded.notes["pitch"].mean() == pytest.approx(piece.notes["pitch"].mean())
@@ -53,6 +54,18 @@ def test_a_corpus_keeps_its_register(recipe, center, tmp_path, capsys):
     assert code == 0, err
     generated = np.concatenate([read_midi(tmp_path / f"new-{k}.mid").notes["pitch"] for k in range(1, 5)])
     assert len(generated) and abs(generated.mean() - pitches.mean()) <= 3
+
+
+def test_without_key_normalization_the_range_is_widened_by_the_transpositions(tmp_path, capsys):
+    pieces = corpus(tmp_path / "tunes", 60)
+    run = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "melody-rnn", "--data", str(tmp_path / "tunes"), "--run", str(run),
+                           *TINY, "--set", "normalize_key=false")
+    assert code == 0, err
+    codec = load_codec(run / runs.CODEC)
+    pitches = np.concatenate([p.notes["pitch"] for p in pieces])
+    assert (codec.min_pitch, codec.max_pitch) == (pitches.min() - 3, pitches.max() + 3)  # transpose=3
+    assert "no transposed copies" not in err
 
 
 def test_magentas_range_is_a_setting_and_folds_by_octaves(tmp_path, capsys):

@@ -14,7 +14,7 @@ from tunesmith.codecs import CODECS, CharCodec, Codec, load_codec
 from tunesmith.domains import AUDIO, MIDI, TEXT
 from tunesmith.corpus import Document
 from tunesmith.corpus.text import read_text_corpus
-from tunesmith.errors import UserError
+from tunesmith.errors import UserError, info
 from tunesmith.models.music_transformer import DEFAULTS as MT
 from tunesmith.models.music_transformer import MusicTransformer
 from tunesmith.models.rnn import CELLS, RNNLanguageModel
@@ -48,6 +48,10 @@ class Param:
         return value
 
 
+ANNEAL_HELP = ("when a validation does not improve on the best, go back to the best weights and divide the "
+               "learning rate by 4, up to this many times; at the next validation without improvement after "
+               "that, training has converged and stops (0: never)")
+
 TRAINER_PARAMS: dict[str, Param] = {
     "batch_size": Param(64, "sequences per step (per process under torchrun)"),
     "seq_len": Param(128, "tokens per training sequence (backpropagation through time)"),
@@ -61,9 +65,7 @@ TRAINER_PARAMS: dict[str, Param] = {
     "eval_tokens": Param(100_000, "at most this many validation tokens per evaluation"),
     "keep_last": Param(3, "checkpoints kept besides the best one"),
     "patience": Param(0, "stop after this many evaluations without improvement (0: never)"),
-    "anneal": Param(0, "when a validation does not improve on the best, go back to the best weights and "
-                       "divide the learning rate by 4, up to this many times; at the next validation without "
-                       "improvement after that, training has converged and stops (0: never)"),
+    "anneal": Param(0, ANNEAL_HELP),
     "sample_length": Param(300, "tokens of the preview sample written at each checkpoint"),
 }
 
@@ -122,29 +124,8 @@ class Recipe:
 # -- models ---------------------------------------------------------------------------------------
 
 def build_rnn(hp: dict[str, Any], codec: Codec) -> nn.Module:
-    lags = lookback_lags("lookback", hp.get("lookback", ""))
-    period = hp.get("bar_position", 0)
     return RNNLanguageModel(codec.vocab_size, hp["embedding_size"], hp["hidden_size"], hp["layers"],
-                            hp["cell"], hp["dropout"], lags=lags, period=period,
-                            start_token=getattr(codec, "start_token", None) if lags or period else None)
-
-
-def lookback_lags(key: str, text: str) -> tuple[int, ...]:
-    """The steps of a lookback setting: comma-separated whole numbers from 1 to 256, or empty."""
-    parts = [part.strip() for part in text.split(",") if part.strip()]
-    if not all(part.isdigit() and 1 <= int(part) <= 256 for part in parts):
-        raise UserError(f"--set {key}={text}: give steps back as whole numbers from 1 to 256, comma-separated, "
-                        "e.g. 12,16,24,32 (empty: none)")
-    return tuple(sorted({int(part) for part in parts}))
-
-
-# Magenta's Lookback RNN gives its melody model the events one and two bars back and a binary
-# counter of the step in the bar; a folk corpus mixes bars of 12 steps (6/8, 3/4) and 16 (4/4), so
-# the lags are one and two bars of either, and the position runs modulo 48, a whole number of both.
-LOOKBACK = Param("12,16,24,32", "also show the model the tokens this many steps back (a bar or two ago, where "
-                                "tunes repeat themselves), comma-separated; empty: none", check=lookback_lags)
-BAR_POSITION = Param(48, "also show the model its step since the piece's start modulo this (where in the bar "
-                         "it is; 48 holds whole bars of 12 and 16 steps); 0: none")
+                            hp["cell"], hp["dropout"])
 
 
 def build_music_transformer(hp: dict[str, Any], codec: Codec) -> nn.Module:
@@ -177,12 +158,24 @@ MIDI_PARAMS = {
 }
 
 
+def transposition(hp: dict[str, Any]) -> int:
+    """The transposition augmentation in semitones: none with normalize_key, which moves every
+    piece into C, so that a transposed copy would be the same tune again, or the same tune an
+    octave away (a G major tune moved up 1..3 semitones is normalized down 7, not up 5), which
+    only teaches the model that a tune's register is a toss-up."""
+    return 0 if hp.get("normalize_key") else hp["transpose"]
+
+
 def augment_pieces(pieces: list[Any], hp: dict[str, Any]) -> list[Any]:
-    """The pieces, transposed by +-1..transpose semitones and tempo-stretched by 1+-stretch."""
+    """The pieces, transposed by +-1..transpose semitones (see `transposition`) and
+    tempo-stretched by 1+-stretch."""
     from tunesmith import notes
 
     out = list(pieces)
-    for semitones in range(1, hp["transpose"] + 1):
+    if hp.get("normalize_key") and hp["transpose"]:
+        info(f"no transposed copies (transpose={hp['transpose']}): normalize_key moves every piece into C major "
+             "or A minor, so a transposed copy would be the same tune, or the same tune an octave away")
+    for semitones in range(1, transposition(hp) + 1):
         out += [notes.transpose(p, s) for p in pieces for s in (semitones, -semitones)]
     if hp["stretch"] > 0:
         out += [notes.stretch(p, f) for p in list(out) for f in (1 - hp["stretch"], 1 + hp["stretch"])]
@@ -221,7 +214,7 @@ def fit_pitched_codec(name: str) -> Callable[[list[Any], dict[str, Any]], Codec]
     def fit(items: list[Any], hp: dict[str, Any]) -> Codec:
         given = pitch_range("pitch_range", hp["pitch_range"])
         if given is None:
-            return CODECS[name].fit(items, transpose=hp["transpose"], key_tokens=hp["normalize_key"])
+            return CODECS[name].fit(items, transpose=transposition(hp), key_tokens=hp["normalize_key"])
         return CODECS[name].fit(items, min_pitch=given[0], max_pitch=given[1], key_tokens=hp["normalize_key"])
 
     return fit
@@ -393,7 +386,10 @@ RECIPES: dict[str, Recipe] = {
             # batch 32: on 2 CPU cores a step of 32 windows costs 40% of one of 64 (benchmarks/melody_quality.py)
             {**rnn_params(2, 256, 32, 0.1, carry_windows=8), "pitch_range": PITCH_RANGE,
              "normalize_key": NORMALIZE_KEY, "batch_size": Param(32, "sequences per step (per process under torchrun)"),
-             "lookback": LOOKBACK, "bar_position": BAR_POSITION},
+             # a hundred tunes are learned in 2-3 minutes, then memorized: validate every 100 steps
+             # (half a minute) and anneal from the best point (benchmarks/melody_quality.py)
+             "eval_every": Param(100, "steps between validation + checkpoint"),
+             "anneal": Param(3, ANNEAL_HELP)},
             make_codec=fit_pitched_codec("melody")),
         midi_recipe(
             "drums-rnn", "drum patterns: sets of 9 drum classes per 16th-note step (DrumsRNN)",
