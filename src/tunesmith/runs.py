@@ -39,15 +39,19 @@ FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp and mkdtemp giv
 DIR_MODE = 0o777 & ~_umask()
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file through a temporary file and a rename, so no reader sees half of it."""
+def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
+    """Write a file through a temporary file and a rename, so no reader sees half of it. `durable`
+    (outputs, checkpoints) also syncs it to disk before the rename, so a crash leaves the old file
+    or the new one; without it (caches, rebuilt when lost) a crash may leave an empty or short file,
+    which its reader must take as damaged."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:

@@ -3,6 +3,7 @@ counting unreadable files, and split them into train and validation sets by docu
 
 from __future__ import annotations
 
+import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,18 +37,60 @@ def resolve_source(source: str) -> Path:
 
 
 def list_files(root: Path, suffixes: tuple[str, ...] | None = None) -> list[Path]:
-    """The file itself, or every non-hidden file below a folder (optionally by suffix), sorted."""
+    """The file itself, or every non-hidden file below a folder (optionally by suffix), sorted.
+
+    A file is kept when it is a regular file (a link to one counts), no part of its path below the
+    folder starts with ".", it is not a README.md (in any case) and its suffix (Path.suffix, in
+    lower case) is one of `suffixes`. Linked folders are not entered and unreadable ones are passed
+    over (as Path.rglob does). Sorted as Paths sort: part by part. One os.scandir per folder: a
+    Path.rglob of the folder and a stat per file cost 30 us a file, as much as parsing a MIDI file."""
     if root.is_file():
         return [root]
-    files = [
-        p
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-        and p.name.lower() != "readme.md"
-        and (suffixes is None or p.suffix.lower() in suffixes)
-    ]
-    return files
+    if not root.is_dir():
+        return []
+    found: list[tuple[tuple[str, ...], str]] = []  # (parts below root, full path)
+
+    def visit(folder: str, parts: tuple[str, ...]) -> None:
+        try:
+            with os.scandir(folder) as entries:
+                entries = list(entries)
+        except PermissionError:
+            return
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue  # hidden, and so is everything below a hidden folder
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                visit(entry.path, parts + (name,))
+                continue
+            if name.lower() == "readme.md":
+                continue
+            if suffixes is not None:
+                dot = name.rfind(".")
+                if (name[dot:].lower() if 0 < dot < len(name) - 1 else "") not in suffixes:
+                    continue
+            try:
+                is_file = entry.is_file()  # follows a link, as Path.is_file does
+            except OSError:
+                is_file = Path(entry.path).is_file()  # a link loop and the like: False, as there
+            if is_file:
+                found.append((parts + (name,), entry.path))
+
+    visit(str(root), ())
+    found.sort(key=lambda item: item[0])
+    return [root.joinpath(*parts) for parts, _ in found]
+
+
+def relative_name(path: Path, root: Path, root_str: str) -> str:
+    """path.relative_to(root).as_posix(), by the strings when path is below root as written."""
+    text = str(path)
+    if text.startswith(root_str) and text[len(root_str):len(root_str) + 1] == "/" and root_str not in ("", "/"):
+        return text[len(root_str) + 1:]
+    return path.relative_to(root).as_posix()
 
 
 def read_documents(root: Path, files: list[Path], read: Callable[[Path], Any], kind: str,
@@ -57,6 +100,7 @@ def read_documents(root: Path, files: list[Path], read: Callable[[Path], Any], k
     given alone stops with its error and the `hint` of what to give instead. With `progress`, a bar
     counts the files, showing beside it what progress(document) returns for each document read."""
     docs, skipped = [], 0
+    in_folder, root_str = root.is_dir(), str(root)
     with tqdm(files, desc=f"reading {kind}", unit="file", leave=False, dynamic_ncols=True,
               disable=progress is None) as bar:
         for path in bar:
@@ -68,10 +112,10 @@ def read_documents(root: Path, files: list[Path], read: Callable[[Path], Any], k
                 warn(f"skipped {err}")
                 skipped += 1
                 continue
-            docs.append(Document(path.relative_to(root).as_posix() if root.is_dir() else path.name, content))
+            docs.append(Document(relative_name(path, root, root_str) if in_folder else path.name, content))
             if progress is not None:
                 bar.set_postfix_str(progress(docs[-1]))
-    if root.is_dir():
+    if in_folder:
         info(f"read {len(docs)} {kind} files from {root}" + (f", skipped {skipped}" if skipped else ""))
     if not docs:
         raise UserError(f"no usable {kind} file in {root}; {hint}")

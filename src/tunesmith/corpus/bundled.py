@@ -69,11 +69,12 @@ def give_up(folder: Path, what: str, err: OSError) -> None:
 
 
 def write_cached(path: Path, data: bytes, what: str) -> None:
-    """Write a cache file atomically; a failure leaves the cache out (with one warning)."""
+    """Write a cache file atomically but not durably (no fsync: a cache file lost or cut short by a
+    crash reads as damaged and is made again); a failure leaves the cache out (with one warning)."""
     from tunesmith.runs import write_atomic
 
     try:
-        write_atomic(path, data)
+        write_atomic(path, data, durable=False)
     except OSError as err:
         give_up(path.parent, what, err)
 

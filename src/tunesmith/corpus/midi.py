@@ -14,7 +14,7 @@ import numpy as np
 from tunesmith.corpus import Document, list_files, read_documents
 from tunesmith.corpus.bundled import BUNDLED_MIDI, bundled_midi_folder, cache_subfolder, write_cached
 from tunesmith.errors import UserError, info
-from tunesmith.notes import NOTE_DTYPE, Piece, parse_midi, pieces_from_scores
+from tunesmith.notes import NOTE_BYTES, NOTE_DTYPE, Piece, parse_midi, pieces_from_scores
 
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 MIDI_HINT = "give a .mid, .midi or .kar file with notes, or a folder of them"
@@ -113,7 +113,8 @@ class NoteCache:
                          PACK_INDEX)
         buffer = io.BytesIO()
         np.save(buffer, index, allow_pickle=False)
-        np.save(buffer, np.concatenate([notes for notes, _, _ in entries.values()]), allow_pickle=False)
+        notes = np.concatenate([notes.view(NOTE_BYTES) for notes, _, _ in entries.values()]).view(NOTE_DTYPE)
+        np.save(buffer, notes, allow_pickle=False)  # (concatenated as bytes: field by field costs 15 us a piece)
         write_cached(self.pack, buffer.getvalue(), "MIDI note cache")
 
 
