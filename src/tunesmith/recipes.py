@@ -161,8 +161,9 @@ MIDI_PARAMS = {
 def transposition(hp: dict[str, Any]) -> int:
     """The transposition augmentation in semitones: none with normalize_key, which moves every
     piece into C, so that a transposed copy would be the same tune again, or the same tune an
-    octave away (a G major tune moved up 1..3 semitones is normalized down 7, not up 5), which
-    only teaches the model that a tune's register is a toss-up."""
+    octave away (a G major tune is moved up 5 into C; moved down 1..3 semitones first, it is moved
+    down 4..6, into the C an octave lower), which only teaches the model that a tune's register is
+    a toss-up."""
     return 0 if hp.get("normalize_key") else hp["transpose"]
 
 
