@@ -1,6 +1,9 @@
+import os
+from pathlib import Path
+
 import pytest
 
-from tunesmith.corpus import Document, split_by_document
+from tunesmith.corpus import Document, list_files, read_documents, relative_name, split_by_document
 from tunesmith.corpus.text import read_text_corpus
 from tunesmith.errors import UserError
 
@@ -83,3 +86,55 @@ def test_bundled_lyrics_corpus_reads():
     text = "".join(d.content for d in docs)
     assert len(text) > 500_000
     assert "The LORD is my shepherd" in text
+
+
+def rglob_list_files(root: Path, suffixes: tuple[str, ...] | None = None) -> list[Path]:
+    """list_files as it was written before os.scandir (Path.rglob and a stat per file): the reference."""
+    if root.is_file():
+        return [root]
+    return [p for p in sorted(root.rglob("*")) if p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(root).parts)
+            and p.name.lower() != "readme.md" and (suffixes is None or p.suffix.lower() in suffixes)]
+
+
+@pytest.fixture
+def messy_tree(tmp_path: Path) -> Path:
+    """Hidden files and folders, READMEs, nested folders, other suffixes, names that sort one way as
+    strings and another as paths (a-b/ and a/), links to a file, to nowhere and to a folder."""
+    root = tmp_path / "tree"
+    for name in ["a.mid", "B.MID", "c.midi", "d.kar", "notes.txt", "README.md", "readme.MD", "x.", "noext",
+                 ".hidden.mid", ".git/config", ".git/x.mid", "a/b.mid", "a/README.md", "a/.c.mid", "a-b/z.mid",
+                 "a-b/y.mid", "a0/q.mid", "deep/er/still/w.MIDI", "deep/er/still/.no/v.mid", "d.mid/inside.mid",
+                 "z/.hidden/k.mid", "readme.md/in-a-folder.mid"]:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(b"x")
+    os.symlink(root / "a.mid", root / "link.mid")
+    os.symlink(root / "nowhere.mid", root / "dangling.mid")
+    os.symlink(root / "a", root / "linked-folder")  # not entered, as Path.rglob does not
+    os.mkfifo(root / "pipe.mid")  # not a regular file
+    return root
+
+
+def test_list_files_gives_the_list_path_rglob_gave(messy_tree):
+    midi = (".mid", ".midi", ".kar")
+    for suffixes in (None, midi, (".txt",), ()):
+        assert list_files(messy_tree, suffixes) == rglob_list_files(messy_tree, suffixes)
+    assert [p.relative_to(messy_tree).as_posix() for p in list_files(messy_tree, midi)] == [
+        "B.MID", "a/b.mid", "a-b/y.mid", "a-b/z.mid", "a.mid", "a0/q.mid", "c.midi", "d.kar", "d.mid/inside.mid",
+        "deep/er/still/w.MIDI", "link.mid", "readme.md/in-a-folder.mid"]  # part by part: "a" < "a-b" < "a.mid"
+    assert list_files(messy_tree / "a.mid", midi) == [messy_tree / "a.mid"]  # a file given alone
+    assert list_files(messy_tree / "missing", midi) == rglob_list_files(messy_tree / "missing", midi) == []
+    relative = Path(os.path.relpath(messy_tree))  # a folder given by a relative path keeps it in its files
+    assert list_files(relative, midi) == rglob_list_files(relative, midi) and not list_files(relative)[0].is_absolute()
+
+
+def test_documents_are_named_by_their_path_below_the_folder(messy_tree):
+    files = list_files(messy_tree, (".mid",))
+    docs = read_documents(messy_tree, files, lambda path: path.name, "test", "")
+    assert [d.name for d in docs] == [p.relative_to(messy_tree).as_posix() for p in files]
+    assert "a-b/y.mid" in [d.name for d in docs]
+    for path, root in [(Path("a/b.mid"), Path(".")), (Path("/a/b.mid"), Path("/")), (Path("/ab/c"), Path("/ab")),
+                       (Path("/ab/c/d"), Path("/ab/c")), (messy_tree / "a/b.mid", messy_tree)]:
+        assert relative_name(path, root, str(root)) == path.relative_to(root).as_posix()
+    with pytest.raises(ValueError):
+        relative_name(Path("/abc/d"), Path("/ab"), "/ab")  # not below it, though its name begins alike

@@ -1,10 +1,14 @@
 """Reading a MIDI corpus twice: the second read comes from the note cache (by file content) and gives
 the very pieces and tokens of the first; renamed files still hit, changed files miss, an unwritable
-cache is warned about once; and the ingest benchmark runs on a few files."""
+cache is warned about once; cache files are written atomically but not synced; the performance
+encoder's passes give the tokens of a plain one-piece-at-a-time encoder; and the ingest benchmark
+runs on a few files."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -14,10 +18,11 @@ import pytest
 import torch
 
 from conftest import run_command
-from tunesmith.codecs import MelodyCodec, PerformanceCodec
+from tunesmith.codecs import MelodyCodec, PerformanceCodec, performance
 from tunesmith.corpus import midi
 from tunesmith.corpus.midi import read_midi_corpus
 from tunesmith.notes import Piece, make_notes, parse_midi, read_midi, to_midi_bytes, transpose
+from tunesmith.runs import FILE_MODE, write_atomic
 from tunesmith.training.data import encode_items
 
 BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "midi_ingest.py"
@@ -155,6 +160,103 @@ def test_a_token_stream_encoded_again_comes_from_the_token_cache(songs, own_cach
     melody = MelodyCodec.fit(pieces)  # a codec without encode_all is kept, too
     assert torch.equal(encode_items(melody, pieces), encode_items(melody, pieces))
     assert len(list((own_cache / "tokens").glob("*.npy"))) == 5
+
+
+@pytest.fixture
+def fsyncs(monkeypatch) -> list[int]:
+    """The file descriptors os.fsync is called on, in order."""
+    synced, fsync = [], os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or fsync(fd))
+    return synced
+
+
+def test_write_atomic_syncs_outputs_and_not_cache_files_and_leaves_no_temporary_file(tmp_path, fsyncs, monkeypatch):
+    data = bytes(range(256)) * 12_000  # 3 MB, written a MiB at a time
+    write_atomic(tmp_path / "cache.bin", data, durable=False)
+    assert (tmp_path / "cache.bin").read_bytes() == data and fsyncs == []
+    write_atomic(tmp_path / "cache.bin", b"new", durable=False)  # replaced whole
+    assert (tmp_path / "cache.bin").read_bytes() == b"new" and fsyncs == []
+    write_atomic(tmp_path / "output.bin", data)  # outputs and checkpoints: synced before the rename
+    assert (tmp_path / "output.bin").read_bytes() == data and len(fsyncs) == 1
+    write_atomic(tmp_path / "empty.bin", b"", durable=False)
+    assert (tmp_path / "empty.bin").read_bytes() == b""
+    notes = np.arange(300_000, dtype=np.int64)  # a file given in parts, small and large (2.4 MB)
+    write_atomic(tmp_path / "empty.bin", [b"head", notes[:10].data, b"", notes.data, bytearray(b"tail")], durable=False)
+    assert (tmp_path / "empty.bin").read_bytes() == b"head" + notes[:10].tobytes() + notes.tobytes() + b"tail"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.bin", "empty.bin", "output.bin"]
+    assert all((p.stat().st_mode & 0o777) == FILE_MODE for p in tmp_path.iterdir())
+
+    def failing_rename(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", failing_rename)
+    with pytest.raises(OSError):
+        write_atomic(tmp_path / "cache.bin", data, durable=False)
+    assert (tmp_path / "cache.bin").read_bytes() == b"new"  # the old file stays, and no half-written one
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.bin", "empty.bin", "output.bin"]
+
+
+def test_a_cold_read_fills_both_caches_without_syncing_them(songs, own_cache, fsyncs):
+    docs = read_midi_corpus(str(songs))
+    tokens = encode_items(PerformanceCodec.fit([]), [d.content for d in docs])
+    assert fsyncs == []
+    pack = next((own_cache / "midi").glob("*.pack")).read_bytes()  # as np.save writes the index and the notes
+    index, notes = io.BytesIO(), io.BytesIO()
+    np.save(index, np.array([(midi.hashlib.sha1((songs / d.name).read_bytes()).hexdigest().encode(),
+                              len(d.content.notes), d.content.qpm, *d.content.time_signature) for d in docs],
+                            midi.PACK_INDEX))
+    np.save(notes, np.concatenate([d.content.notes for d in docs]))
+    assert pack == index.getvalue() + notes.getvalue()
+    kept = np.load(next((own_cache / "tokens").glob("*.npy")))
+    assert kept.dtype == np.int16 and kept.tolist() == tokens.tolist()  # tokens under 2**15 kept in 16 bits
+    assert not [p for p in own_cache.rglob("*") if p.name.startswith(".")]  # no temporary file left
+
+
+def performance_events(codec: PerformanceCodec, piece: Piece) -> list[int]:
+    """A piece's performance events, the plain way, one note change at a time: the reference for the
+    vectorized encoder. Pitched notes only, times in steps (halves up, a note lasts a step); at each
+    step note-offs before note-ons, each by pitch, else in note order; time shifts of at most
+    max_shift_steps; a VELOCITY event before a note-on whose bin is not the piece's last one."""
+    per_beat = codec.steps_per_second * 60.0 / piece.qpm
+    offs, ons = [], []
+    for note in piece.notes[~piece.notes["is_drum"]]:
+        start = int(np.floor(note["start"] * per_beat + 0.5))
+        end = max(int(np.floor(note["end"] * per_beat + 0.5)), start + 1)
+        bin_ = (min(max(int(note["velocity"]), 1), 127) - 1) * codec.velocity_bins // 127
+        offs.append((end, 0, int(note["pitch"]) & 255, bin_))
+        ons.append((start, 1, int(note["pitch"]) & 255, bin_))
+    events, now, last_bin = [], 0, None
+    for step, on, pitch, bin_ in sorted(offs + ons, key=lambda change: change[:3]):  # (a stable sort)
+        while step > now:
+            shift = min(step - now, codec.max_shift_steps)
+            events.append(performance.TIME_SHIFT + shift - 1)
+            now += shift
+        if on and bin_ != last_bin:
+            events.append(codec.first_velocity + bin_)
+            last_bin = bin_
+        events.append((performance.NOTE_ON if on else performance.NOTE_OFF) + pitch)
+    return events
+
+
+def test_encoding_in_passes_gives_the_events_of_a_plain_encoder(songs, monkeypatch):
+    rng = np.random.default_rng(5)
+    pieces = [d.content for d in read_midi_corpus(str(songs))]
+    for n in range(60):  # ties of start, pitch and end, long rests, drums, one velocity and many
+        count = int(rng.integers(0, 40))
+        made = make_notes([(rng.integers(0, 200) / rng.choice([1, 3, 64]), 0.0, int(rng.integers(58, 63)),
+                            int(rng.choice([90, rng.integers(0, 128)])), 0, bool(rng.random() < 0.1))
+                           for _ in range(count)])
+        made["end"] = made["start"] + rng.choice([0.0, 1e-3, 0.5, 3.0, 40.0], count)
+        pieces.append(Piece(made, qpm=float(rng.choice([40, 100, 133.5])), style=[None, "jazz"][n % 2]))
+    for codec in (PerformanceCodec.fit(pieces), PerformanceCodec.fit([], steps_per_second=7, max_shift_steps=3,
+                                                                      velocity_bins=5)):
+        expected = [t for p in pieces for t in codec.start_tokens(p.style if p.style in codec.styles else None)
+                    + performance_events(codec, p)]
+        for per_pass in (16384, 300, 1):  # all in one pass, a few pieces a pass, one piece a pass
+            monkeypatch.setattr(performance, "NOTES_PER_PASS", per_pass)
+            assert codec.encode_all(pieces).tolist() == expected
+        assert [codec.encode(p) for p in pieces] == [codec.start_tokens(p.style if p.style in codec.styles else None)
+                                                     + performance_events(codec, p) for p in pieces]
 
 
 def test_the_benchmark_runs_on_a_few_files_without_pretty_midi(songs, tmp_path):

@@ -105,3 +105,105 @@ def test_midi_round_trip_keeps_notes_programs_drums_and_tempo(tmp_path):
     back = notes.read_midi(path)
     assert back.qpm == 96.5 and back.time_signature == (3, 4)
     assert np.array_equal(back.notes, piece.notes)
+
+
+def lexsorted(notes_: np.ndarray) -> np.ndarray:
+    """What Piece kept before it skipped sorting notes in order: a stable sort by (start, pitch, end)."""
+    return notes_[np.lexsort((notes_["end"], notes_["pitch"], notes_["start"]))]
+
+
+def random_notes(rng: np.random.Generator, count: int) -> np.ndarray:
+    """Notes with many ties of start, pitch and end, duplicates, a -0.0 and now and then a NaN."""
+    rows = [(rng.integers(0, 6) / 2, rng.integers(1, 8) / 2, rng.integers(58, 62), rng.integers(1, 128))
+            for _ in range(count)]
+    made = make_notes(rows)
+    if count and rng.random() < 0.2:
+        made["start" if rng.random() < 0.5 else "end"][rng.integers(count)] = np.nan
+    if count and rng.random() < 0.2:
+        made["start"][made["start"] == 0] = -0.0
+    return made
+
+
+def test_a_piece_keeps_its_notes_sorted_exactly_as_the_stable_sort_did():
+    rng = np.random.default_rng(7)
+    for trial in range(400):
+        made = random_notes(rng, int(rng.integers(0, 30)))
+        for given in (made, lexsorted(made), made[::-1], lexsorted(made)[::-1], list(map(tuple, made.tolist()))):
+            array = np.asarray(given, dtype=notes.NOTE_DTYPE)
+            piece = Piece(given)
+            assert piece.notes.tobytes() == lexsorted(array).tobytes()
+            assert piece.notes.dtype == notes.NOTE_DTYPE and piece.notes.flags.c_contiguous
+            assert piece.notes.flags.owndata and not np.shares_memory(piece.notes, array)  # never the caller's
+        if notes.in_order(made):
+            assert np.array_equal(np.lexsort((made["end"], made["pitch"], made["start"])), np.arange(len(made)))
+    ordered = lexsorted(make_notes([(0, 1, 60), (0, 1, 60), (0, 2, 60), (0, 1, 62), (1, 2, 50)]))
+    assert notes.in_order(ordered) and not notes.in_order(ordered[::-1])
+    assert not notes.in_order(make_notes([(0, 2, 60), (0, 1, 60)]))  # same start and pitch: the earlier end first
+    assert not notes.in_order(make_notes([(np.nan, 1, 60), (np.nan, 1, 60)]))
+
+
+def random_scores(rng: np.random.Generator, count: int, huge: bool = False) -> list:
+    from symusic import Note, Score, Tempo, TimeSignature, Track
+
+    scores = []
+    for n in range(count):
+        quarter = int(rng.choice([7, 96, 480, 1000]))
+        score = Score(quarter)
+        if n % 3:
+            score.tempos.append(Tempo(0, qpm=float(rng.uniform(40, 200)), ttype="tick"))
+            score.time_signatures.append(TimeSignature(0, int(rng.integers(2, 8)), 4, ttype="tick"))
+        for t in range(int(rng.integers(1, 5))):
+            track = Track(f"t{t}", program=int(rng.integers(0, 128)), is_drum=bool(rng.random() < 0.2), ttype="tick")
+            size = int(rng.integers(1, 60))
+            times = rng.integers(0, 2 ** 30, size) if huge else rng.integers(0, 16, size) * quarter // 2
+            durations = rng.integers(0, 2 ** 30, size) if huge else rng.choice([0, 1, quarter // 64, quarter], size)
+            for time, duration, pitch, velocity in zip(times, durations, rng.integers(59, 63, size),
+                                                       rng.integers(0, 128, size)):
+                track.notes.append(Note(int(time), int(duration), int(pitch), int(velocity), ttype="tick"))
+            track.notes.append(track.notes[0].copy())  # a duplicate
+            score.tracks.append(track)
+        scores.append(score)
+    return scores
+
+
+def converted_one_by_one(score) -> np.ndarray:
+    """A score's notes as pieces_from_scores made them before it sorted all scores' notes at once:
+    track by track, each Piece then sorting its own."""
+    parts = []
+    for track in score.tracks:
+        columns = track.notes.numpy()
+        made = np.empty(len(columns["time"]), notes.NOTE_DTYPE)
+        starts, quarter = columns["time"].astype(np.float64), float(score.ticks_per_quarter)
+        made["start"] = starts / quarter
+        made["end"] = (starts + np.maximum(columns["duration"], quarter / 64)) / quarter
+        made["pitch"], made["velocity"] = columns["pitch"], np.clip(columns["velocity"], 1, 127)
+        made["program"], made["is_drum"] = track.program, track.is_drum
+        parts.append(made)
+    return lexsorted(np.concatenate(parts))
+
+
+@pytest.mark.parametrize("huge", [False, True])
+def test_scores_converted_together_give_the_notes_of_each_converted_alone(huge, monkeypatch):
+    scores = random_scores(np.random.default_rng(11), 40, huge)
+    assert all(score.note_num() for score in scores)
+    for per_pass in (16384, 100, 1):  # all in one pass, a few scores a pass, one score a pass
+        monkeypatch.setattr(notes, "NOTES_PER_PASS", per_pass)
+        pieces = notes.pieces_from_scores(scores, [f"s{n}" for n in range(len(scores))])
+        assert [p.name for p in pieces] == [f"s{n}" for n in range(len(scores))]
+        for piece, score in zip(pieces, scores):
+            assert piece.notes.tobytes() == converted_one_by_one(score).tobytes()
+            assert piece.notes.dtype == notes.NOTE_DTYPE and notes.in_order(piece.notes)
+            tempo = round(float(score.tempos[0].qpm), 3) if len(score.tempos) else 120.0
+            assert piece.qpm == tempo and piece.time_signature == (
+                (score.time_signatures[0].numerator, 4) if len(score.time_signatures) else (4, 4))
+    # one int64 key sorts them all, unless times that large do not fit one (each piece then sorts its own)
+    from symusic.core import NoteTickList
+
+    gathered = NoteTickList()
+    for score in scores:
+        for track in score.tracks:
+            gathered.extend(track.notes)
+    quarters = np.repeat([s.ticks_per_quarter for s in scores for _ in s.tracks],
+                         [len(t.notes) for s in scores for t in s.tracks])
+    order = notes.score_order(gathered.numpy(), [s.note_num() for s in scores], quarters)
+    assert (order is None) == huge

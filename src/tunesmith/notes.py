@@ -132,34 +132,35 @@ def convert_scores(scores: list[Any], names: list[str], per_score: list[int]) ->
     """One pass of pieces_from_scores (per_score: each score's note count)."""
     from symusic.core import NoteTickList
 
-    tracks = [(score, track) for score in scores for track in score.tracks]
-    gathered = NoteTickList()
-    for _, track in tracks:
-        gathered.extend(track.notes)
+    gathered, per_track, quarters, programs, drums = NoteTickList(), [], [], [], []
+    for score in scores:
+        ticks_per_quarter = score.ticks_per_quarter
+        for track in score.tracks:
+            track_notes = track.notes
+            gathered.extend(track_notes)
+            per_track.append(len(track_notes))
+            quarters.append(ticks_per_quarter)
+            programs.append(track.program)
+            drums.append(track.is_drum)
     columns = gathered.numpy()
-    per_track = [len(track.notes) for _, track in tracks]
-    quarters = np.array([score.ticks_per_quarter for score, _ in tracks], np.int64)
-    order = score_order(columns, per_score, np.repeat(quarters, per_track))
-    if order is not None:
-        columns = {name: column[order] for name, column in columns.items()}
-    ticks_per_quarter = np.repeat(quarters.astype(np.float64), per_track)
-    programs = np.repeat(np.array([track.program for _, track in tracks], np.int16), per_track)
-    drums = np.repeat(np.array([track.is_drum for _, track in tracks], bool), per_track)
-    if order is not None:
-        ticks_per_quarter, programs, drums = ticks_per_quarter[order], programs[order], drums[order]
+    quarters = np.repeat(np.array(quarters, np.int64), per_track)
+    ticks_per_quarter = quarters.astype(np.float64)
     starts = columns["time"].astype(np.float64)
     notes = np.empty(len(starts), NOTE_DTYPE)
     notes["start"] = starts / ticks_per_quarter
     notes["end"] = (starts + np.maximum(columns["duration"], ticks_per_quarter / 64)) / ticks_per_quarter
     notes["pitch"] = columns["pitch"]
     notes["velocity"] = np.clip(columns["velocity"], 1, 127)
-    notes["program"] = programs
-    notes["is_drum"] = drums
+    notes["program"] = np.repeat(np.array(programs, np.int16), per_track)
+    notes["is_drum"] = np.repeat(np.array(drums, bool), per_track)
+    order = score_order(columns, per_score, quarters)
+    if order is not None:
+        notes = notes.view(NOTE_BYTES)[order].view(NOTE_DTYPE)
     pieces, first = [], 0
     for score, name, count in zip(scores, names, per_score):
-        qpm = round(float(score.tempos[0].qpm), 3) if len(score.tempos) else DEFAULT_QPM
-        signature = (int(score.time_signatures[0].numerator), int(score.time_signatures[0].denominator)) \
-            if len(score.time_signatures) else (4, 4)
+        tempos, signatures = score.tempos, score.time_signatures  # (each a new list object, taken once)
+        qpm = round(float(tempos[0].qpm), 3) if len(tempos) else DEFAULT_QPM
+        signature = (int(signatures[0].numerator), int(signatures[0].denominator)) if len(signatures) else (4, 4)
         last = first + count
         if order is None:
             pieces.append(Piece(notes[first:last], qpm, signature, name=name))
@@ -174,10 +175,12 @@ def score_order(columns: dict[str, np.ndarray], per_score: list[int], quarters: 
     """The order that puts the gathered notes (symusic columns, in ticks; `quarters`: each note's
     score's ticks per quarter) of each score in the order Piece keeps, (start, pitch, end), each
     score's notes staying together: what a stable sort of each piece's notes gives, found by one
-    stable argsort of one int64 key (score, start tick, pitch, end) for all scores together. Ticks
-    order as the quarter-note times made of them (a tick is at least 2**-31 of the time and a double
-    keeps 52 bits), so the order is the same. None (each Piece then sorts its own notes) when the
-    key does not fit in 63 bits or a score has no ticks per quarter."""
+    stable argsort of one int64 key (score, start tick, pitch, 64 * (end - start) in ticks) for all
+    scores together. It is the same order: in one score, start = ticks / ticks per quarter, and
+    two such doubles of different int32 ticks differ by more than their rounding, so they order as
+    the ticks do; so do the ends, (64 * ticks + max(64 * duration, ticks per quarter)) / (64 * ticks
+    per quarter). None (each Piece then sorts its own notes) when the key does not fit in 63 bits
+    or a score has no ticks per quarter."""
     if not len(quarters) or quarters.min() <= 0:  # no notes, or times that are not numbers
         return None
     tick = columns["time"].astype(np.int64)

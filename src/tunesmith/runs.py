@@ -39,16 +39,25 @@ FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp and mkdtemp giv
 DIR_MODE = 0o777 & ~_umask()
 
 
-def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
-    """Write a file through a temporary file and a rename, so no reader sees half of it. `durable`
-    (outputs, checkpoints) also syncs it to disk before the rename, so a crash leaves the old file
-    or the new one; without it (caches, rebuilt when lost) a crash may leave an empty or short file,
-    which its reader must take as damaged."""
+def write_atomic(path: Path, data: bytes | list[Any], durable: bool = True) -> None:
+    """Write a file through a temporary file and a rename, so no reader sees half of it. `data` is
+    the file's bytes, or a list of its parts (anything bytes-like: bytes, numpy arrays' .data) one
+    after the other, so a large file need not be joined in memory first. `durable` (outputs,
+    checkpoints) also syncs it to disk before the rename, so a crash leaves the old file or the new
+    one; without it (caches, rebuilt when lost) a crash may leave an empty or short file, which its
+    reader must take as damaged. The bytes go out at most 1 MiB at a time: on Linux 6.x with ext4,
+    one write of 2 MiB or more was measured 10 times slower than the same bytes in 1 MiB writes
+    (6 ms against 0.6 ms for a 2.2 MB MIDI note pack)."""
+    chunk = 1 << 20
+    parts = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        with os.fdopen(fd, "wb", buffering=chunk // 4) as f:  # (small parts gathered, large ones cut)
+            for part in parts:
+                view = memoryview(part).cast("B")
+                for first in range(0, len(view), chunk):
+                    f.write(view[first:first + chunk])
             f.flush()
             if durable:
                 os.fsync(f.fileno())

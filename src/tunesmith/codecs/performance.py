@@ -12,7 +12,7 @@ import numpy as np
 
 from tunesmith.codecs.events import DECODED_VELOCITY, EventCodec
 from tunesmith.errors import UserError
-from tunesmith.notes import Piece, make_notes
+from tunesmith.notes import NOTE_BYTES, NOTE_DTYPE, Piece, make_notes
 
 NOTE_ON, NOTE_OFF, TIME_SHIFT = 0, 128, 256  # first ids of each kind of event
 DECODED_QPM = 120.0
@@ -120,24 +120,40 @@ class PerformanceCodec(EventCodec):
         """Each piece's prefix tokens, then its events, one piece after the other. Vectorised: every
         note change (a note-off or a note-on) becomes its time shifts since the change before it in
         its piece, a VELOCITY event where the bin changes (note-ons only), and its note event."""
-        # the pitched notes of all pieces, field by field (concatenating structured arrays costs 20 times more)
-        notes = {name: np.concatenate([piece.notes[name] for piece in pieces])
-                 for name in ("start", "end", "pitch", "velocity", "is_drum")}
+        # the notes of all pieces in one array (concatenated as bytes: field by field costs 5 times more);
+        # the arrays below are built in place where they can be, as a new array costs more than the arithmetic
+        notes = np.concatenate([np.asarray(piece.notes, NOTE_DTYPE).view(NOTE_BYTES) for piece in pieces])
+        notes = notes.view(NOTE_DTYPE)
+        owner = np.repeat(np.arange(len(pieces)), [len(piece.notes) for piece in pieces])
+        start, end, pitch, velocity = notes["start"], notes["end"], notes["pitch"], notes["velocity"]
         pitched = ~notes["is_drum"]
-        owner = np.repeat(np.arange(len(pieces)), [len(piece.notes) for piece in pieces])[pitched]
+        if not pitched.all():  # the pitched notes
+            owner, start, end, pitch, velocity = (column[pitched] for column in (owner, start, end, pitch, velocity))
         steps_per_beat = (self.steps_per_second * 60.0 / np.array([p.qpm for p in pieces], np.float64))[owner]
-        starts = np.floor(notes["start"][pitched] * steps_per_beat + 0.5).astype(np.int64)
-        ends = np.maximum(np.floor(notes["end"][pitched] * steps_per_beat + 0.5).astype(np.int64), starts + 1)
-        pitches = notes["pitch"][pitched].astype(np.int64)
-        bins = (np.clip(notes["velocity"][pitched].astype(np.int64), 1, 127) - 1) * self.velocity_bins // 127
+        count = len(owner)
+        step = np.empty(2 * count, np.int64)  # each note's note-off step (its end), then its note-on step
+        for half, times in ((slice(count, None), start), (slice(None, count), end)):
+            rounded = times * steps_per_beat
+            rounded += 0.5
+            step[half] = np.floor(rounded, out=rounded)
+        np.maximum(step[:count], step[count:] + 1, out=step[:count])  # a note lasts at least one step
 
         # the changes, in each piece by step, note-offs before note-ons, by pitch: a stable argsort of one
         # int64 key (piece, step, on, pitch) is several times faster than np.lexsort of the four
-        piece, step = np.concatenate([owner, owner]), np.concatenate([ends, starts])
-        is_on = np.repeat([False, True], len(owner))
-        key = ((piece << 40 | step - step.min(initial=0)) << 1 | is_on) << 8 | np.concatenate([pitches, pitches]) & 255
+        key = step - int(step[count:].min(initial=0))  # from 0, or from the earliest note-on if before it
+        key <<= 9
+        key[count:] |= 1 << 8
+        piece_pitch = owner << 49
+        piece_pitch |= pitch & 255
+        key[:count] |= piece_pitch
+        key[count:] |= piece_pitch
         order = np.argsort(key, kind="stable")
-        key, step, velocity_bin = key[order], step[order], np.concatenate([bins, bins])[order]
+        key, step = key[order], step[order]
+        bins = np.clip(velocity, 1, 127).astype(np.int64)
+        bins -= 1
+        bins *= self.velocity_bins
+        bins //= 127
+        velocity_bin = np.take(bins, order, mode="wrap") if count else bins  # a change's note's bin
         piece, is_on, pitch = key >> 49, (key >> 8 & 1).astype(bool), key & 255
         new_piece = np.diff(piece, prepend=-1) != 0
 
@@ -148,9 +164,10 @@ class PerformanceCodec(EventCodec):
         new_bin[is_on] = np.diff((piece << 8 | velocity_bin)[is_on], prepend=-1) != 0  # or a new piece's first
         sizes = shifts + new_bin + 1
         prefix_sizes = np.array([len(prefix) for prefix in prefixes], np.int64)
-        before = np.concatenate([[0], np.cumsum(sizes)])[np.searchsorted(piece, np.arange(len(pieces)))]
+        after = np.cumsum(sizes)
+        before = np.concatenate([[0], after])[np.searchsorted(piece, np.arange(len(pieces)))]
         prefix_first = before + np.cumsum(prefix_sizes) - prefix_sizes  # where each piece's prefix begins
-        first = np.cumsum(sizes) - sizes + (prefix_first + prefix_sizes - before)[piece]  # each change's events
+        first = after - sizes + (prefix_first + prefix_sizes - before)[piece]  # each change's events
         events = np.empty(int(sizes.sum() + prefix_sizes.sum()), np.int64)
 
         owner = np.repeat(np.arange(len(step)), shifts)

@@ -245,7 +245,7 @@ class PreparedAudioCache:
                 samples = np.load(kept, allow_pickle=False)
                 self.hits += 1
                 return samples
-            except (OSError, ValueError):  # a damaged cache file is prepared again and replaced
+            except (OSError, ValueError, EOFError):  # a damaged (or cut short) cache file is prepared again and replaced
                 pass
         samples = prepare_audio(path, self.sample_rate, self.silence_threshold)
         buffer = io.BytesIO()

@@ -68,9 +68,10 @@ def give_up(folder: Path, what: str, err: OSError) -> None:
     UNWRITABLE.add(folder)
 
 
-def write_cached(path: Path, data: bytes, what: str) -> None:
-    """Write a cache file atomically but not durably (no fsync: a cache file lost or cut short by a
-    crash reads as damaged and is made again); a failure leaves the cache out (with one warning)."""
+def write_cached(path: Path, data: bytes | list, what: str) -> None:
+    """Write a cache file (its bytes, or a list of its parts: see write_atomic) atomically but not
+    durably (no fsync: a cache file lost or cut short by a crash reads as damaged and is made
+    again); a failure leaves the cache out (with one warning)."""
     from tunesmith.runs import write_atomic
 
     try:

@@ -45,18 +45,20 @@ def encode_items(codec: Any, items: list[Any]) -> torch.Tensor:
     tokens = np.asarray(codec.encode_all(items), dtype=np.int64)
     if kept is not None:
         buffer = io.BytesIO()
-        np.save(buffer, tokens.astype(np.int32), allow_pickle=False)
+        small = not len(tokens) or -2**15 <= tokens.min() and tokens.max() < 2**15  # (read back as any int)
+        np.save(buffer, tokens.astype(np.int16 if small else np.int32), allow_pickle=False)
         write_cached(kept, buffer.getvalue(), "token cache")
     return torch.from_numpy(tokens)
 
 
 def token_cache_key(codec: Any, pieces: list[Any]) -> str:
     """The sha1 of what a stream of encoded pieces depends on: the codec's settings, the code that
-    encodes (`encoding_code`), and every piece's notes, tempo, metre and style."""
+    encodes (`encoding_code`), and every piece's notes, then every piece's note count, tempo, metre
+    and style (in one update: one per piece costs more than hashing the notes)."""
     digest = hashlib.sha1(f"{encoding_code()} {json.dumps(codec.to_dict(), sort_keys=True)}".encode())
     for piece in pieces:
         digest.update(np.ascontiguousarray(piece.notes).data)
-        digest.update(repr((piece.qpm, piece.time_signature, piece.style)).encode())
+    digest.update(repr([(len(piece.notes), piece.qpm, piece.time_signature, piece.style) for piece in pieces]).encode())
     return digest.hexdigest()
 
 
