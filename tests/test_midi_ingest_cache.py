@@ -19,6 +19,7 @@ import torch
 
 from conftest import run_command
 from tunesmith.codecs import MelodyCodec, PerformanceCodec, performance
+from tunesmith import notes
 from tunesmith.corpus import midi
 from tunesmith.corpus.midi import read_midi_corpus
 from tunesmith.notes import Piece, make_notes, parse_midi, read_midi, to_midi_bytes, transpose
@@ -253,7 +254,7 @@ def test_encoding_in_passes_gives_the_events_of_a_plain_encoder(songs, monkeypat
         expected = [t for p in pieces for t in codec.start_tokens(p.style if p.style in codec.styles else None)
                     + performance_events(codec, p)]
         for per_pass in (16384, 300, 1):  # all in one pass, a few pieces a pass, one piece a pass
-            monkeypatch.setattr(performance, "NOTES_PER_PASS", per_pass)
+            monkeypatch.setattr(notes, "NOTES_PER_PASS", per_pass)
             assert codec.encode_all(pieces).tolist() == expected
         assert [codec.encode(p) for p in pieces] == [codec.start_tokens(p.style if p.style in codec.styles else None)
                                                      + performance_events(codec, p) for p in pieces]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -105,9 +106,23 @@ def parse_midi(data: bytes) -> Any:
     return Score.from_midi(data)
 
 
-NOTES_PER_PASS = 16384  # notes converted together by pieces_from_scores (a score longer has a pass to
-# itself): arrays of this size are reused by the allocator, larger ones are new memory whose page
-# faults cost more than the arithmetic
+NOTES_PER_PASS = 16384  # notes handled together by pieces_from_scores and PerformanceCodec.encode_all:
+# arrays of this size are reused by the allocator, larger ones are new memory whose page faults cost
+# more than the arithmetic (the chorales in one pass took 2.5 times as long; passes of 4096 notes
+# lose as much to numpy's per-call cost)
+
+
+def passes(sizes: list[int]) -> Iterator[slice]:
+    """Consecutive slices of items whose sizes add up to at most NOTES_PER_PASS (an item larger
+    than that has a slice to itself)."""
+    limit, first = NOTES_PER_PASS, 0
+    while first < len(sizes):
+        last, total = first + 1, sizes[first]
+        while last < len(sizes) and total + sizes[last] <= limit:
+            total += sizes[last]
+            last += 1
+        yield slice(first, last)
+        first = last
 
 
 def pieces_from_scores(scores: list[Any], names: list[str]) -> list[Piece]:
@@ -117,15 +132,8 @@ def pieces_from_scores(scores: list[Any], names: list[str]) -> list[Piece]:
     track, and put in each piece's order in one sort (`score_order`), so that no Piece sorts or
     checks its own: each piece's notes are then its part of the pass's new array. Times are ticks
     / ticks per quarter; a note lasts at least 1/64 quarter note; velocities are 1..127."""
-    pieces, first, sizes = [], 0, [score.note_num() for score in scores]
-    while first < len(scores):
-        last, notes = first + 1, sizes[first]
-        while last < len(scores) and notes + sizes[last] <= NOTES_PER_PASS:
-            notes += sizes[last]
-            last += 1
-        pieces += convert_scores(scores[first:last], names[first:last], sizes[first:last])
-        first = last
-    return pieces
+    sizes = [score.note_num() for score in scores]
+    return [piece for part in passes(sizes) for piece in convert_scores(scores[part], names[part], sizes[part])]
 
 
 def convert_scores(scores: list[Any], names: list[str], per_score: list[int]) -> list[Piece]:

@@ -12,15 +12,10 @@ import numpy as np
 
 from tunesmith.codecs.events import DECODED_VELOCITY, EventCodec
 from tunesmith.errors import UserError
-from tunesmith.notes import NOTE_BYTES, NOTE_DTYPE, Piece, make_notes
+from tunesmith.notes import NOTE_BYTES, NOTE_DTYPE, Piece, make_notes, passes
 
 NOTE_ON, NOTE_OFF, TIME_SHIFT = 0, 128, 256  # first ids of each kind of event
 DECODED_QPM = 120.0
-NOTES_PER_PASS = 16384  # notes encoded in one vectorized pass by `encode_all` (a piece longer has one to
-# itself): its arrays then stay small enough for the allocator to reuse from one pass to the next, where
-# arrays of a few MB are new memory each time, whose page faults cost more than the arithmetic (chorales:
-# 400 pieces in one pass took 2.5 times as long as in passes of 16384 notes; passes of 4096 notes lose
-# as much to numpy's per-call cost)
 
 
 def fitted_max_note_seconds(pieces: list[Piece], default: float) -> float:
@@ -103,17 +98,12 @@ class PerformanceCodec(EventCodec):
 
     def encode_all(self, pieces: list[Piece]) -> np.ndarray:
         """What `encode` gives each piece, one piece after the other, as one array: the pieces are
-        encoded in vectorized passes of about NOTES_PER_PASS notes, not one by one."""
-        streams, first = [np.zeros(0, np.int64)], 0
-        while first < len(pieces):
-            last, notes = first + 1, len(pieces[first].notes)
-            while last < len(pieces) and notes + len(pieces[last].notes) <= NOTES_PER_PASS:
-                notes += len(pieces[last].notes)
-                last += 1
-            batch = pieces[first:last]
+        encoded in vectorized passes of about notes.NOTES_PER_PASS notes, not one by one."""
+        streams = [np.zeros(0, np.int64)]
+        for part in passes([len(piece.notes) for piece in pieces]):
+            batch = pieces[part]
             starts = [self.start_tokens(p.style if p.style in self.styles else None) for p in batch]
             streams.append(self.event_stream(batch, starts))
-            first = last
         return np.concatenate(streams)
 
     def event_stream(self, pieces: list[Piece], prefixes: list[list[int]]) -> np.ndarray:
