@@ -36,8 +36,8 @@ import numpy as np
 from tunesmith import notes, runs
 from tunesmith.corpus.midi import read_midi_corpus
 from tunesmith.music_stats import best_key, compare
-from tunesmith.recipes import load_run
-from tunesmith.sampling import generate
+from tunesmith.api import open_model
+from tunesmith.generation.autoregressive import generate
 from tunesmith.training.trainer import Budget, train_recipe
 
 # the statistics of the figure: those of `tunesmith eval` that describe a melody's register, key and rhythm
@@ -87,7 +87,7 @@ def measure(run: Path, heldout: Path, seed: int) -> dict:
     """Generate as many melodies as there are held-out pieces, each as long as the median one (in
     the codec's steps), and compare them with the held-out pieces seen through the same codec; the
     ceilings use the same statistics."""
-    loaded = load_run(run, "best")
+    loaded = open_model(run, "best")
     config, codec = loaded.config, loaded.codec
     seen = [codec.decode(codec.encode(d.content)) for d in loaded.recipe.read_corpus(config["data"], config["hparams"])]
     encoded = [codec.encode(d.content) for d in loaded.recipe.read_corpus(str(heldout), config["hparams"])]

@@ -1,6 +1,6 @@
 """Benchmark of SampleRNN generation: audio seconds generated per wall-clock second, at batch 1 and
 at batch 16 (all outputs of a batch advance together), through the project's real sampler loop
-(`tunesmith.sampling.stream`, multinomial sampling); prints one JSON line.
+(`tunesmith.generation.autoregressive.stream`, multinomial sampling); prints one JSON line.
 
 The model is the samplernn recipe's default (3 tiers, frames of 64 and 16 samples, dim 256, one GRU
 layer, weight norm, q_levels 256) with random weights: the timing does not depend on them. Each
@@ -25,7 +25,8 @@ import time
 import torch
 
 from tunesmith.models.samplernn import SampleRNN
-from tunesmith.sampling import Strategy, choose, make_generator, stream
+from tunesmith.generation.autoregressive import stream
+from tunesmith.generation.strategies import Strategy, choose, make_generator
 
 SETTINGS = dict(tiers=3, frame_size=16, big_frame_size=64, dim=256, n_rnn=1, rnn_type="gru", learn_h0=True,
                 skip_conn=False, weight_norm=True, emb_size=64)
@@ -99,7 +100,7 @@ def main() -> None:
         "cpu_count": os.cpu_count(), "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "model": {"q_levels": args.q_levels, **SETTINGS}, "sample_rate": args.sample_rate,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "sampler": "tunesmith.sampling.stream(model, primer=[q_levels // 2], length, num_outputs=batch, seed=0)",
+        "sampler": "tunesmith.generation.autoregressive.stream(model, primer=[q_levels // 2], length, num_outputs=batch, seed=0)",
         "results": results,
     }))
 

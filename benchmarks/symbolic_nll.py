@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from tunesmith import runs
-from tunesmith.evaluation import evaluate_run
+from tunesmith.api import evaluate
 from tunesmith.training.trainer import Budget, train_recipe
 
 
@@ -28,7 +28,7 @@ def main() -> None:
         for recipe in ("performance-rnn", "music-transformer"):
             run = Path(tmp) / recipe
             trained = train_recipe(recipe, args.data, run, Budget(minutes=args.minutes), [], args.seed)
-            evaluated = evaluate_run(run, checkpoint="last", samples=0)
+            evaluated = evaluate(run, checkpoint="last", samples=0)
             results[recipe] = {
                 "steps": trained["step"], "parameters": runs.read_config(run)["parameters"],
                 "val_nats_per_token": round(evaluated["loss_nats"], 4),

@@ -18,9 +18,8 @@ from pathlib import Path
 import torch
 
 from tunesmith import runs
-from tunesmith.evaluation import evaluate_run
-from tunesmith.recipes import load_run
-from tunesmith.sampling import generate
+from tunesmith.api import evaluate, open_model
+from tunesmith.generation.autoregressive import generate
 from tunesmith.training.trainer import Budget, train_recipe
 
 
@@ -40,8 +39,8 @@ def main() -> None:
         hp = config["hparams"]
         last = runs.read_metrics(run)[-1]
         train_chars_per_s = last["step"] * hp["batch_size"] * hp["seq_len"] / last["seconds"]
-        val = evaluate_run(run, checkpoint="last")
-        loaded = load_run(run, "last")
+        val = evaluate(run, checkpoint="last")
+        loaded = open_model(run, "last")
         start = time.perf_counter()
         generate(loaded.model, loaded.codec.start_tokens(), args.sample_chars, 1, seed=0)
         sample_chars_per_s = args.sample_chars / (time.perf_counter() - start)

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from tunesmith import runs
-from tunesmith.evaluation import evaluate_run
+from tunesmith.api import evaluate
 from tunesmith.training.trainer import Budget, train_recipe
 
 # nanoGPT's CPU recipe (README, "I only have a macbook"), dropout off as there
@@ -61,7 +61,7 @@ def run_tunesmith(train_file: Path, tail_file: Path, work: Path, minutes: float,
     train_recipe("char-rnn", str(train_file), run, Budget(minutes=minutes), settings, seed)
     config = runs.read_config(run)
     hp, last = config["hparams"], runs.read_metrics(run)[-1]
-    held_out = evaluate_run(run, data=str(tail_file), checkpoint="last", samples=0)
+    held_out = evaluate(run, data=str(tail_file), checkpoint="last", samples=0)
     return {"parameters": config["parameters"], "steps": last["step"],
             "train_seconds": last["seconds"],
             "chars_per_s": round(last["step"] * hp["batch_size"] * hp["seq_len"] / last["seconds"]),

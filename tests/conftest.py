@@ -9,7 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from tunesmith import console
 from tunesmith.cli import main
+
+
+@pytest.fixture(autouse=True)
+def terminal():
+    """Messages and progress on stderr, as the CLI shows them (tests read them with capsys); a test
+    of the silent library detaches it."""
+    console.attach()
+    yield
+    console.detach()
 
 TINY = ["hidden_size=32", "embedding_size=16", "batch_size=8", "seq_len=32", "eval_every=5",
         "sample_length=20", "warmup_steps=2"]

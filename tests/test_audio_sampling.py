@@ -11,9 +11,12 @@ import soundfile
 import torch
 
 from conftest import run_cli
-from tunesmith import runs, sampling
+from tunesmith import runs
+from tunesmith.generation import autoregressive as sampling
+from tunesmith.generation.lengths import Length
 from tunesmith.codecs.quantize import QuantizeCodec
-from tunesmith.domains import MIDI, TEXT, ClipWriter, SampleOptions
+from tunesmith.media.audio import ClipWriter
+from tunesmith.media.domains import MIDI, TEXT, SampleOptions
 from tunesmith.errors import UserError
 from tunesmith.recipes import get_recipe
 
@@ -115,9 +118,9 @@ def test_flac_and_mp3_by_format_or_suffix(run, out, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--format", "flac", "--out", "{out}/x.wav"], "does not end in .flac"),
     (["--out", "{out}/x.aiff"], "audio is written as .wav, .flac, .mp3, .ogg"),
-    (["--beam", "2"], "--beam is for text and MIDI runs"),
+    (["--beam", "2"], "beam search is for text and MIDI runs"),
     (["--style", "jazz"], "this model was not trained with styles"),
-    (["--primer-steps", "4"], "--primer-steps is for MIDI runs; this is a audio run"),
+    (["--primer-steps", "4"], "primer_steps is for MIDI runs; this is a audio run"),
 ])
 def test_bad_requests_are_one_line(run, out, args, message, capsys):
     args = [a.replace("{out}", str(out)) for a in args]
@@ -128,7 +131,7 @@ def test_bad_requests_are_one_line(run, out, args, message, capsys):
 
 def test_format_is_refused_on_text_and_midi_runs():
     for domain in (TEXT, MIDI):
-        with pytest.raises(UserError, match="--format is for audio runs"):
+        with pytest.raises(UserError, match="format is for audio runs"):
             domain.context(None, SampleOptions(format="mp3"))
 
 
@@ -181,7 +184,7 @@ def test_style_of_a_conditioned_wavenet(tmp_path, out, capsys):
     assert not np.array_equal(jazz, piano)
     assert np.array_equal(clip("--style", "piano")[0], piano)  # the same seed and style repeat
     first, err = clip()
-    assert np.array_equal(first, jazz) and "style jazz (this model knows jazz, piano; choose one with --style)" in err
+    assert np.array_equal(first, jazz) and "style jazz (this model knows jazz, piano; ask for one by its style)" in err
     code, _, err = run_cli(capsys, "sample", str(run), "--style", "polka", "--out", str(out))
     assert code == 1 and "trained on the styles jazz, piano" in err
 
@@ -198,7 +201,7 @@ def test_generate_takes_a_condition():
 
 def test_audio_lengths_count_whole_samples_and_show_seconds():
     codec = QuantizeCodec(q_levels=64, sample_rate=RATE)
-    weights, target, unit, scale = sampling.Length().measure(codec, 64, 120.0)
+    weights, target, unit, scale = Length().measure(codec, 64, 120.0)
     assert (target, unit, scale) == (5 * RATE, "s", 1 / RATE) and bool((weights == 1).all())  # 5 s by default
-    assert sampling.Length(seconds=0.29).measure(codec, 64, 120.0)[1] == 2320  # not 2319 (0.29 * 8000 < 2320)
-    assert sampling.Length(amount=1234).measure(codec, 64, 120.0)[1:3] == (1234, "s")
+    assert Length(seconds=0.29).measure(codec, 64, 120.0)[1] == 2320  # not 2319 (0.29 * 8000 < 2320)
+    assert Length(amount=1234).measure(codec, 64, 120.0)[1:3] == (1234, "s")

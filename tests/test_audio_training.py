@@ -13,7 +13,8 @@ from tunesmith import runs
 from tunesmith.codecs.quantize import QuantizeCodec
 from tunesmith.errors import UserError
 from tunesmith.models.samplernn import SampleRNN
-from tunesmith.recipes import Recording, get_recipe, read_audio
+from tunesmith.corpus.audio import Recording
+from tunesmith.recipes import get_recipe, read_audio
 from tunesmith.training.data import ChunkWindows, audio_windows
 from tunesmith.training.trainer import Budget, train_recipe
 
@@ -83,7 +84,7 @@ def test_audio_windows_chunk_each_style_and_overlap():
 
 
 def test_few_recordings_are_cut_into_sections(tmp_path, monkeypatch):
-    import tunesmith.recipes as recipes
+    import tunesmith.corpus.audio as recipes
 
     monkeypatch.setattr(recipes, "SECTION_SECONDS", 1)
     (tmp_path / "live").mkdir()
@@ -146,7 +147,7 @@ def test_resume_mid_chunk_restores_the_carried_state(tmp_path):
 
 
 def test_wavenet_conditions_on_sub_folders(tmp_path):
-    from tunesmith.recipes import load_run
+    from tunesmith.api import open_model as load_run
 
     data = tone_folder(tmp_path / "tones", {"low": 220.0, "high": 880.0})
     settings = ["sample_rate=8000", "q_levels=32", "residual_channels=8", "dilation_channels=8", "skip_channels=8",

@@ -88,7 +88,7 @@ def bad_inputs(tmp_path, trained_run):
         (["train", "char-rnn", "--steps", "0"], "--steps must be above 0"),
         (["sample", str(not_a_run)], "is not a run directory"),
         (["sample", str(tmp_path / "nowhere")], "no such run"),
-        (["sample", str(trained_run), "--temperature", "0"], "--temperature must be above 0"),
+        (["sample", str(trained_run), "--temperature", "0"], "temperature must be above 0"),
         (["sample", str(trained_run), "--checkpoint", "7"], "no checkpoint at step 7"),
         (["eval", str(not_a_run)], "is not a run directory"),
         (["runs", str(tmp_path / "nowhere")], "no such folder"),

@@ -10,7 +10,7 @@ import pytest
 import soundfile
 
 from tunesmith.corpus import audio
-from tunesmith.corpus.audio import (chunk, decode_audio, list_bundled_audio, normalize, prepare_audio,
+from tunesmith.corpus.audio import (decode_audio, list_bundled_audio, normalize, prepare_audio,
                                     read_audio_corpus, remove_dc, resample, to_mono, trim_silence)
 from tunesmith.errors import UserError
 from tunesmith.notes import Piece, make_notes, write_midi
@@ -96,26 +96,6 @@ def test_edge_silence_is_trimmed_and_threshold_zero_keeps_all():
     assert len(trim_silence(np.zeros(2000, dtype=np.float32), 0.01)) == 0
     inner = np.concatenate([tone, np.zeros(4096), tone]).astype(np.float32)
     assert len(trim_silence(inner, 0.01)) == len(inner)  # silence inside is music (a rest)
-
-
-@pytest.mark.parametrize("length, size, overlap", [(10, 4, 0), (10, 4, 2), (11, 4, 1), (4, 4, 3), (3, 4, 0),
-                                                   (100, 10, 9), (0, 5, 0)])
-def test_chunk_counts_and_contents(length, size, overlap):
-    samples = np.arange(length, dtype=np.float32)
-    chunks = chunk(samples, size, overlap)
-    hop = size - overlap
-    expected = 1 + (length - size) // hop if length >= size else 0
-    assert chunks.shape == (expected, size) and chunks.dtype == np.float32
-    for i, piece in enumerate(chunks):
-        assert np.array_equal(piece, samples[i * hop: i * hop + size])
-
-
-def test_chunk_examples_and_bad_overlap():
-    assert chunk(np.arange(10), 4, 2).tolist() == [[0, 1, 2, 3], [2, 3, 4, 5], [4, 5, 6, 7], [6, 7, 8, 9]]
-    assert chunk(np.arange(9), 4).tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]]  # the short tail is dropped
-    for overlap in (4, 5, -1):
-        with pytest.raises(UserError, match="overlap"):
-            chunk(np.arange(10), 4, overlap)
 
 
 def test_a_folder_skips_bad_files_by_name(recordings, capsys):

@@ -23,7 +23,7 @@ from tunesmith import notes
 from tunesmith.corpus import midi
 from tunesmith.corpus.midi import read_midi_corpus
 from tunesmith.notes import Piece, make_notes, parse_midi, read_midi, to_midi_bytes, transpose
-from tunesmith.runs import FILE_MODE, write_atomic
+from tunesmith.media.files import FILE_MODE, write_atomic
 from tunesmith.training.data import encode_items
 
 BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "midi_ingest.py"

@@ -13,10 +13,12 @@ import torch
 from tunesmith import runs
 from tunesmith.codecs import MiditokCodec, PerformanceCodec, load_codec
 from tunesmith.codecs.performance import NOTE_OFF, NOTE_ON, TIME_SHIFT
-from tunesmith.domains import SampleOptions
+from tunesmith.media.domains import SampleOptions
 from tunesmith.errors import UserError
 from tunesmith.notes import Piece, make_notes
-from tunesmith.sampling import Length, sample_run
+from tunesmith import api
+from tunesmith.generation.lengths import Length
+from tunesmith.generation.request import SampleRequest
 
 SECOND = TIME_SHIFT + 99  # a time shift of 1 s at 100 steps a second
 
@@ -96,8 +98,8 @@ def one_torch_thread():
 
 def test_the_bundled_transformer_holds_no_note_longer_than_its_limit(tmp_path: Path, one_torch_thread):
     primer = Path(__file__).resolve().parent.parent / "src" / "tunesmith" / "primers" / "chorale.mid"
-    pieces = sample_run("transformer-chorales", SampleOptions(primer=str(primer)), Length(seconds=20),
-                        num_outputs=2, seed=3, out=tmp_path)
+    pieces = api.generate("transformer-chorales", SampleRequest(SampleOptions(primer=str(primer)), Length(seconds=20),
+                                                                num_outputs=2, seed=3, out=tmp_path)).items
     limit = load_codec(runs.open_run("transformer-chorales") / runs.CODEC).max_note_seconds
     for piece in pieces:
         lengths = (piece.notes["end"] - piece.notes["start"]) * 60 / piece.qpm

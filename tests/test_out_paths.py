@@ -14,7 +14,7 @@ from test_music_cli import tune
 from tunesmith.cli import main
 from tunesmith.errors import UserError
 from tunesmith.notes import read_midi, write_midi
-from tunesmith.sampling import output_paths
+from tunesmith.media.files import output_paths
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def test_a_folder_that_is_a_file_is_one_line(melody_run, tmp_path, capsys):
     taken.write_bytes(b"not a folder")
     for out, extra in ((f"{taken}/", ()), (taken, ("--num-outputs", "2")), (taken / "x.mid", ())):
         code, _, err = sample(capsys, melody_run, out, *extra)
-        assert code == 1 and err.startswith("tunesmith: error: --out") and "is a file" in err, err  # before sampling
+        assert code == 1 and err.startswith("tunesmith: error: out ") and "is a file" in err, err  # before sampling
         assert len(err.strip().splitlines()) == 1
     assert names(tmp_path) == ["songs"] and taken.read_bytes() == b"not a folder"
 

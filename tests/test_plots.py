@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tunesmith.notes import Piece, make_notes
-from tunesmith.plots import piano_roll_png
+from tunesmith.media.plots import piano_roll_png
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from tunesmith import render
+from tunesmith.media import render
 from tunesmith.errors import UserError
 from tunesmith.notes import Piece, make_notes, write_midi
-from tunesmith.render import find_soundfont, render_midi
+from tunesmith.media.render import find_soundfont, render_midi
 
 FLUTE = 73
 

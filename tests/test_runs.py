@@ -5,6 +5,7 @@ import torch
 
 from tunesmith import runs
 from tunesmith.errors import UserError
+from tunesmith.media.files import FILE_MODE, write_atomic
 from tunesmith.models.rnn import RNNLanguageModel
 
 
@@ -28,7 +29,7 @@ def test_checkpoint_round_trip(tmp_path):
         assert torch.equal(a, b), name
     assert torch.equal(runs.load_trainer_state(checkpoint)["optimizer"]["x"], torch.arange(3))
     assert runs.read_config(run)["hparams"] == {"lr": 0.1}
-    assert (run / runs.CONFIG).stat().st_mode & 0o777 == runs.FILE_MODE  # not mkstemp's 0600
+    assert (run / runs.CONFIG).stat().st_mode & 0o777 == FILE_MODE  # not mkstemp's 0600
     assert checkpoint["path"].stat().st_mode & 0o777 == runs.DIR_MODE
 
 
@@ -49,14 +50,14 @@ def test_interrupted_checkpoint_write_leaves_nothing_half_written(tmp_path, monk
 
 def test_write_atomic_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch):
     path = tmp_path / "config.toml"
-    runs.write_atomic(path, b"old")
+    write_atomic(path, b"old")
 
     def broken_fsync(fd):
         raise OSError("disk full")
 
     monkeypatch.setattr(runs.os, "fsync", broken_fsync)
     with pytest.raises(OSError):
-        runs.write_atomic(path, b"new and longer")
+        write_atomic(path, b"new and longer")
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["config.toml"]
 

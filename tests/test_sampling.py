@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from tunesmith.models.rnn import RNNLanguageModel
-from tunesmith.sampling import Strategy, filter_logits, generate
+from tunesmith.generation.autoregressive import generate
+from tunesmith.generation.strategies import Strategy, filter_logits
 
 # the next-token distribution of the fixed model: token 0 likeliest, then 1, 2, ...
 PROBS = torch.tensor([0.4, 0.25, 0.15, 0.1, 0.05, 0.03, 0.02])
@@ -110,7 +111,7 @@ def sequence_log_prob(model, primer, tokens):
 def test_beam_search_finds_the_likeliest_sequence():
     import itertools
 
-    from tunesmith.sampling import beam_search
+    from tunesmith.generation.autoregressive import beam_search
 
     torch.manual_seed(3)
     model = RNNLanguageModel(5, 4, 8, 1).eval()

@@ -35,7 +35,7 @@ def test_tensorboard_events_hold_losses_and_samples(trained_run):
 
     events = EventAccumulator(str(trained_run), size_guidance={"tensors": 0}).Reload()
     tags = events.Tags()
-    assert {"train/loss", "train/lr", "val/loss", "val/bits_per_token"} <= set(tags["scalars"])
+    assert {"train/loss", "train/lr", "val/loss", "val/bits"} <= set(tags["scalars"])
     assert [e.step for e in events.Scalars("val/loss")] == [5, 10, 15, 20]
     assert "sample/text_summary" in tags["tensors"]
 
@@ -139,9 +139,9 @@ def test_early_stopping(tmp_path, lyrics_file, capsys):
 def test_resume_refuses_new_settings(trained_run, capsys):
     code, out, err = run_cli(capsys, "train", "char-rnn", "--run", str(trained_run), "--resume",
                              "--set", "lr=0.1")
-    assert code == 1 and "--set cannot change a run being resumed" in err
+    assert code == 1 and "settings cannot change in a run being resumed" in err
     code, out, err = run_cli(capsys, "train", "char-rnn", "--run", str(trained_run))
-    assert code == 1 and "use --resume to continue it" in err
+    assert code == 1 and "resume it to continue (--resume)" in err
 
 
 def test_resume_with_a_larger_budget_continues(trained_run, capsys):
@@ -178,6 +178,7 @@ def test_anneal_restores_the_best_checkpoint(tmp_path, lyrics_file, capsys):
     from tunesmith.codecs import load_codec
     from tunesmith.recipes import get_recipe
     from tunesmith.training.distributed import join_group
+    from tunesmith.training.objectives import NextToken
     from tunesmith.training.trainer import Budget, Trainer
 
     run = tmp_path / "run"
@@ -195,7 +196,7 @@ def test_anneal_restores_the_best_checkpoint(tmp_path, lyrics_file, capsys):
         def steps_per_epoch(self, batch):
             return 10
 
-    trainer = Trainer(run, model, Data(), None, hp, Budget(steps=100), 1, join_group())
+    trainer = Trainer(run, NextToken(model, hp), Data(), None, hp, Budget(steps=100), 1, join_group())
     trainer.step = 50
     rate = trainer.learning_rate()
     trainer._anneal()

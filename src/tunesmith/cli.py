@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args) -> int:
-    from tunesmith.training.trainer import Budget, TrainingStopped, train_recipe
+    from tunesmith import api
 
     if args.help or not args.recipe:
         print(recipe_help(args.recipe) if args.recipe else build_parser()._subparsers._group_actions[0]
@@ -164,11 +164,8 @@ def cmd_train(args) -> int:
     for name, value in (("--steps", args.steps), ("--minutes", args.minutes), ("--epochs", args.epochs)):
         if value is not None and value <= 0:
             raise UserError(f"{name} must be above 0")
-    try:
-        result = train_recipe(args.recipe, args.data, args.run, Budget(args.steps, args.minutes, args.epochs),
-                              args.set, args.seed, args.resume)
-    except TrainingStopped as err:
-        raise UserError(str(err)) from None
+    result = api.train(args.recipe, args.data, args.run, args.steps, args.minutes, args.epochs, args.set, args.seed,
+                       args.resume)
     if int(os.environ.get("RANK", "0")) == 0:
         best = f", best validation loss {result['best_val']:.4f} nats" if result["best_val"] is not None else ""
         print(f"{result['outcome']} at step {result['step']}{best}; run: {result['run']}")
@@ -177,8 +174,11 @@ def cmd_train(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from tunesmith.domains import SampleOptions
-    from tunesmith.sampling import Length, Strategy, sample_run
+    from tunesmith import api
+    from tunesmith.generation.lengths import Length
+    from tunesmith.generation.request import SampleRequest
+    from tunesmith.generation.strategies import Strategy
+    from tunesmith.media.domains import SampleOptions
 
     if args.program is not None and not 0 <= args.program <= 127:
         raise UserError("--program takes a General MIDI program number from 0 to 127")
@@ -186,16 +186,27 @@ def cmd_sample(args) -> int:
         raise UserError("--bpm must be above 0")
     options = SampleOptions(args.primer, args.primer_steps, args.primer_seconds, not args.no_primer_in_output,
                             args.style, args.program, args.bpm, args.plot, args.format)
-    strategy = Strategy(args.temperature, args.top_k, args.top_p, args.argmax)
-    sample_run(args.run, options, Length(args.length, args.seconds), args.num_outputs, strategy, args.beam,
-               args.seed, args.checkpoint, args.out, args.sample_on_spaces)
+    request = SampleRequest(options, Length(args.length, args.seconds), args.num_outputs,
+                            Strategy(args.temperature, args.top_k, args.top_p, args.argmax), args.beam, args.seed,
+                            args.out, args.sample_on_spaces)
+
+    def echo(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    result = api.generate(args.run, request, args.checkpoint, echo=echo)
+    if result.streamed:
+        sys.stdout.write("\n")
+    elif not result.paths:  # text with no --out
+        for i, item in enumerate(result.items, 1):
+            sys.stdout.write(f"--- sample {i} ---\n{item}\n" if len(result.items) > 1 else f"{item}\n")
     return 0
 
 
 def cmd_eval(args) -> int:
-    from tunesmith.evaluation import evaluate_run
+    from tunesmith import api
 
-    result = evaluate_run(args.run, args.data, args.checkpoint, args.samples, args.seed, args.seconds)
+    result = api.evaluate(args.run, args.data, args.checkpoint, args.samples, args.seed, args.seconds)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -226,12 +237,10 @@ def cmd_eval(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    from tunesmith.recipes import get_recipe
-    from tunesmith.runs import list_bundled_models, list_runs
+    from tunesmith import api
 
-    root = args.dir or Path("runs")
-    found = list_runs(root) if args.dir or root.is_dir() else []  # a missing runs/ is a first visit
-    bundled = [] if args.dir else list_bundled_models()
+    found = api.list_runs(args.dir)
+    bundled = [] if args.dir else api.list_bundled_models()
     if args.json:
         for row in found + bundled:
             print(json.dumps(row))
@@ -246,25 +255,23 @@ def cmd_runs(args) -> int:
     if found and bundled:
         print(f"\nbundled models, sampled by name: {', '.join(row['run'] for row in bundled)}")
     elif bundled:
-        print(f"no runs yet in {root}/; train one with\n  tunesmith train melody-rnn --minutes 10\n\n"
+        print("no runs yet in runs/; train one with\n  tunesmith train melody-rnn --minutes 10\n\n"
               "or sample a bundled model right away:")
         print(f"  {'model':<22} {'recipe':<18} {'makes':<30} try")
         for row in bundled:
-            makes = f"{get_recipe(row['recipe']).domain.suffix} files like {row['data']}"
-            print(f"  {row['run']:<22} {row['recipe']:<18} {makes:<30} tunesmith sample {row['run']}")
+            print(f"  {row['run']:<22} {row['recipe']:<18} {row['makes']:<30} tunesmith sample {row['run']}")
     return 0
 
 
 def cmd_corpus(args) -> int:
-    from tunesmith.corpus.audio import list_bundled_audio
-    from tunesmith.corpus.bundled import export_bundled, list_bundled
+    from tunesmith import api
 
     if args.corpus_verb == "export":
-        export_bundled(args.name, args.folder)
+        api.export_corpus(args.name, args.folder)
         return 0
     if args.corpus_verb != "list":
         raise UserError("say `tunesmith corpus list` or `tunesmith corpus export NAME DIR`")
-    rows = list_bundled() + list_bundled_audio()
+    rows = api.list_corpora()
     if args.json:
         for row in rows:
             print(json.dumps(row))
@@ -292,8 +299,11 @@ def cmd_board(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tunesmith import console
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    console.attach()
     if not args.verb:
         parser.print_help()
         return 2
@@ -302,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return commands[args.verb](args)
     except UserError as err:
-        print(f"tunesmith: error: {err}", file=sys.stderr)
+        flag = f" (--{err.option.replace('_', '-')})" if err.option else ""
+        print(f"tunesmith: error: {err}{flag}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("tunesmith: interrupted", file=sys.stderr)

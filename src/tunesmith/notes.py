@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from tunesmith.errors import UserError
+from tunesmith.media.files import write_atomic
 
 NOTE_DTYPE = np.dtype([
     ("start", "f8"),      # quarter notes from the beginning
@@ -233,8 +234,6 @@ def to_midi_bytes(piece: Piece, ticks_per_quarter: int = 480) -> bytes:
 
 def write_midi(piece: Piece, path: Path) -> None:
     """Write a piece as a MIDI file, atomically."""
-    from tunesmith.runs import write_atomic
-
     write_atomic(Path(path), to_midi_bytes(piece))
 
 

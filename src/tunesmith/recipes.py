@@ -1,24 +1,25 @@
-"""The recipe table: each recipe pairs a corpus reader, a codec and a model with default
-hyperparameters, all reachable through `--set key=value`. Adding a domain adds a row here."""
+"""The recipe table: each recipe pairs a corpus reader, a codec, a model, its objective and its
+generator with default hyperparameters, all reachable through `--set key=value`. Adding a kind of
+model adds a row here."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 from torch import nn
 
-from tunesmith import runs
-from tunesmith.codecs import CODECS, CharCodec, Codec, load_codec
-from tunesmith.domains import AUDIO, MIDI, TEXT
+from tunesmith.codecs import CODECS, CharCodec, Codec
+from tunesmith.media.domains import AUDIO, MIDI, TEXT
 from tunesmith.corpus import Document
 from tunesmith.corpus.text import read_text_corpus
 from tunesmith.errors import UserError, info
 from tunesmith.models.music_transformer import DEFAULTS as MT
 from tunesmith.models.music_transformer import MusicTransformer
 from tunesmith.models.rnn import CELLS, RNNLanguageModel
-from tunesmith.training.data import TokenWindows, audio_windows, encode_items, piece_chunks
+from tunesmith.generation.autoregressive import AUTOREGRESSIVE
+from tunesmith.training.data import chunk_windows, token_windows
+from tunesmith.training.objectives import CarriedState, Objective, carried_state, next_token
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,9 @@ class Param:
                 value = kind(text)
         except ValueError:
             kinds = {bool: "true or false", int: "whole number", float: "number", str: "word"}
-            raise UserError(f"--set {key}={text}: {key} takes a {kinds[kind]}, e.g. {key}={self.default}") from None
+            raise UserError(f"setting {key}={text}: {key} takes a {kinds[kind]}, e.g. {key}={self.default}") from None
         if self.choices and value not in self.choices:
-            raise UserError(f"--set {key}={text}: choose one of {', '.join(self.choices)}")
+            raise UserError(f"setting {key}={text}: choose one of {', '.join(self.choices)}")
         if self.check:
             self.check(key, value)
         return value
@@ -70,21 +71,6 @@ TRAINER_PARAMS: dict[str, Param] = {
 }
 
 
-def token_windows(codec: Codec, items: list[Any], hp: dict[str, Any], training: bool) -> Any:
-    """The items as one token stream cut into windows of seq_len (text and MIDI): independent
-    windows, or with `carry_windows` N chunks of N windows from the beginnings of the pieces, read
-    with the model's state carried across them (when the stream holds one such chunk)."""
-    tokens = encode_items(codec, items)
-    if training and len(tokens) < hp["seq_len"] + 1:
-        raise UserError(f"the training split has {len(tokens)} tokens, fewer than one training sequence "
-                        f"({hp['seq_len']} + 1); add material or lower --set seq_len=...")
-    if len(tokens) < 2:
-        return None
-    chunks = hp.get("carry_windows") and piece_chunks(tokens, hp["seq_len"], hp["carry_windows"],
-                                                      getattr(codec, "start_token", None))
-    return chunks or TokenWindows(tokens, hp["seq_len"])
-
-
 @dataclass(frozen=True)
 class Recipe:
     name: str
@@ -101,6 +87,9 @@ class Recipe:
     # (codec, items, hparams, training) -> training windows (data.TokenWindows or ChunkWindows), or
     # None when the items cannot fill one; for training, a UserError saying what is missing instead
     make_windows: Callable[[Codec, list[Any], dict[str, Any], bool], Any] = token_windows
+    # (model, hparams, training windows) -> what the model learns by (training.objectives)
+    objective: Callable[[nn.Module, dict[str, Any], Any], Objective] = next_token
+    generator: Any = AUTOREGRESSIVE  # how it makes new material (generation/)
 
     def all_params(self) -> dict[str, Param]:
         return {**TRAINER_PARAMS, **self.params}
@@ -113,10 +102,10 @@ class Recipe:
             key, sep, text = setting.partition("=")
             key = key.strip()
             if not sep:
-                raise UserError(f"--set {setting}: write it as key=value, e.g. --set hidden_size=256")
+                raise UserError(f"setting {setting}: write it as key=value, e.g. hidden_size=256")
             if key not in params:
-                raise UserError(f"--set {key}: {self.name} has no such setting; "
-                                f"see `tunesmith train {self.name} --help`")
+                raise UserError(f"setting {key}: {self.name} has no such setting; it has "
+                                f"{', '.join(params)}")
             values[key] = params[key].parse(key, text.strip())
         return values
 
@@ -197,7 +186,7 @@ def pitch_range(key: str, text: str) -> tuple[int, int] | None:
     low, sep, high = text.partition("-")
     if not (sep and low.strip().isdigit() and high.strip().isdigit() and 11 <= int(high) - int(low)
             and int(high) <= 127):
-        raise UserError(f"--set {key}={text}: give data, or LOW-HIGH in MIDI pitches 0-127 at least an octave "
+        raise UserError(f"setting {key}={text}: give data, or LOW-HIGH in MIDI pitches 0-127 at least an octave "
                         "apart, e.g. 48-83")
     return int(low), int(high)
 
@@ -254,72 +243,26 @@ AUDIO_PARAMS = {
     "sample_length": Param(8000, "samples of each test clip written at each checkpoint"),
     "test_clips": Param(3, "test clips written into samples/ (and TensorBoard) at each checkpoint"),
 }
-SECTION_SECONDS = 60  # a corpus of under SECTION_BELOW recordings is split by sections this long
-SECTION_BELOW = 20
-
-
-@dataclass
-class Recording:
-    """A prepared recording (float32 mono at the recipe's rate) and its style: the sub-folder it
-    came from ("(none)" for files at the top of the folder)."""
-
-    samples: Any
-    style: str = "(none)"
-
-
 def read_audio(source: str, hp: dict[str, Any]) -> list[Document]:
-    """Recordings as Documents; fewer than SECTION_BELOW are cut into sections of SECTION_SECONDS
-    (named file#k), so that the split by document still holds material out."""
-    from tunesmith.corpus.audio import read_audio_corpus
+    from tunesmith.corpus.audio import read_recordings
 
-    docs = read_audio_corpus(source, hp["sample_rate"], hp["silence_threshold"])
-    section = SECTION_SECONDS * hp["sample_rate"]
-    out = []
-    for doc in docs:
-        style = doc.name.split("/")[0] if "/" in doc.name else "(none)"
-        if len(docs) >= SECTION_BELOW or len(doc.content) < 2 * section:
-            out.append(Document(doc.name, Recording(doc.content, style)))
-            continue
-        starts = range(0, len(doc.content) - section // 2, section)  # the last section takes the tail
-        out += [Document(f"{doc.name}#{k}", Recording(doc.content[a: a + section if b else None], style))
-                for k, (a, b) in enumerate(zip(starts, [*starts[1:], None]), 1)]
-    return out
+    return read_recordings(source, hp["sample_rate"], hp["silence_threshold"])
 
 
-def fit_quantizer(items: list[Recording], hp: dict[str, Any]) -> Codec:
+def fit_quantizer(items: list[Any], hp: dict[str, Any]) -> Codec:
     """The quantizer; with condition_on_style and 2+ styles in the corpus, it names them."""
     styles = sorted({r.style for r in items}) if hp.get("condition_on_style") else []
     return CODECS["quantize"].fit(items, q_type=hp["q_type"], q_levels=hp["q_levels"], sample_rate=hp["sample_rate"],
                                   styles=styles if len(styles) > 1 else [])
 
 
-def chunk_windows(lookback: Callable[[dict[str, Any]], int | None]):
-    """make_windows of an audio recipe: chunks of chunk_seconds (overlapping by chunk_overlap in
-    training), read as random windows, or consecutively from a carried state when `lookback(hp)`
-    gives the model's look-back."""
-    def make(codec: Codec, items: list[Recording], hp: dict[str, Any], training: bool):
-        rate = hp["sample_rate"]
-        chunk, overlap = round(hp["chunk_seconds"] * rate), round(hp["chunk_overlap"] * rate) if training else 0
-        if chunk < hp["seq_len"] + 1 or not 0 <= overlap < chunk:
-            raise UserError(f"--set chunk_seconds={hp['chunk_seconds']} must hold one training sequence "
-                            f"({hp['seq_len']} + 1 samples) and be longer than chunk_overlap={hp['chunk_overlap']}")
-        windows = audio_windows(codec, items, chunk, overlap, hp["seq_len"], lookback(hp))
-        if training and windows is None:
-            seconds = sum(len(r.samples) for r in items) / rate
-            raise UserError(f"the training split has {seconds:.1f} s of audio, less than one chunk of "
-                            f"{hp['chunk_seconds']} s; add recordings or lower --set chunk_seconds=...")
-        return windows
-
-    return make
-
-
 def audio_recipe(name: str, summary: str, example: str, build_model: Callable[[dict[str, Any], Codec], nn.Module],
-                 params: dict[str, Param], lookback: Callable[[dict[str, Any]], int | None]) -> Recipe:
+                 params: dict[str, Param], lookback: Callable[[dict[str, Any]], int | None], **fields: Any) -> Recipe:
     """A raw-audio recipe: recordings in (default: the bundled chorales rendered to audio),
     quantized samples, chunked windows, WAV clips out."""
     return Recipe(name=name, summary=summary, example=example, default_data="chorales-audio", default_steps=2000,
                   read_corpus=read_audio, make_codec=fit_quantizer, build_model=build_model, domain=AUDIO,
-                  params={**AUDIO_PARAMS, **params}, make_windows=chunk_windows(lookback))
+                  params={**AUDIO_PARAMS, **params}, make_windows=chunk_windows(lookback), **fields)
 
 
 def build_samplernn(hp: dict[str, Any], codec: Codec) -> nn.Module:
@@ -338,7 +281,7 @@ def samplernn_lookback(hp: dict[str, Any]) -> int | None:
     lookback = hp["big_frame_size"] if hp["tiers"] == 3 else hp["frame_size"]
     predicted = hp["seq_len"] + 1 - lookback
     if predicted < lookback or predicted % lookback:
-        raise UserError(f"--set seq_len={hp['seq_len']}: carrying state needs seq_len = {lookback} x k - 1 "
+        raise UserError(f"setting seq_len={hp['seq_len']}: carrying state needs seq_len = {lookback} x k - 1 "
                         f"(look-back {lookback} + whole frames of {lookback}), e.g. {lookback * 17 - 1}")
     return lookback
 
@@ -357,6 +300,7 @@ def midi_recipe(name: str, summary: str, example: str, default_data: str | None,
                   default_steps=default_steps, read_corpus=read_midi,
                   make_codec=fields.pop("make_codec", fit_codec(codec)),
                   build_model=fields.pop("build_model", build_rnn), domain=MIDI,
+                  objective=fields.pop("objective", carried_state),
                   params={**MIDI_PARAMS, **params}, augment=augment_pieces, **fields)
 
 
@@ -373,6 +317,7 @@ RECIPES: dict[str, Recipe] = {
             make_codec=lambda items, hp: CharCodec.fit(items),
             build_model=build_rnn,
             domain=TEXT,
+            objective=carried_state,
             # batch 16: on a CPU an LSTM step costs about the same per character at batch 16 as at
             # 64, so four times the updates in the same minutes; 384 units train faster than 512 in
             # 5 minutes; the state is carried through runs of 8 windows, as char-rnn did
@@ -419,7 +364,7 @@ RECIPES: dict[str, Recipe] = {
              "batch_size": Param(16, "sequences per step (per process under torchrun)"),
              "codec": Param("performance", "event vocabulary", ("performance", "miditok")),
              "tokenization": Param("REMI", "miditok tokenization when codec=miditok (REMI, TSD, MIDILike...)")},
-            make_codec=fit_transformer_codec, build_model=build_music_transformer),
+            make_codec=fit_transformer_codec, build_model=build_music_transformer, objective=next_token),
         audio_recipe(
             name="wavenet",
             summary="WaveNet on raw audio: dilated causal convolutions, fast generation with conv queues",
@@ -463,6 +408,8 @@ RECIPES: dict[str, Recipe] = {
                                                "(truncated BPTT); false: random windows from the initial state"),
                     "lr": Param(1e-3, "peak learning rate of AdamW")},
             lookback=samplernn_lookback,
+            # the first look-back of each window's targets is history the loss does not score
+            objective=lambda model, hp, windows: CarriedState(model, hp, windows, unscored=model.lookback - 1),
         ),
     ]
 }
@@ -472,29 +419,3 @@ def get_recipe(name: str) -> Recipe:
     if name not in RECIPES:
         raise UserError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
     return RECIPES[name]
-
-
-@dataclass
-class LoadedRun:
-    run: Path
-    config: dict[str, Any]
-    recipe: Recipe
-    codec: Codec
-    model: nn.Module
-    checkpoint: dict[str, Any]
-
-
-def load_run(name: str | Path, which: str = "best", device=None) -> LoadedRun:
-    """A run's recipe, codec and model with the weights of one checkpoint, ready to sample."""
-    from tunesmith.training.distributed import pick_device
-
-    run = runs.open_run(name)
-    config = runs.read_config(run)
-    recipe = get_recipe(config["recipe"])
-    codec = load_codec(run / runs.CODEC)
-    checkpoint = runs.find_checkpoint(run, which)
-    model = recipe.build_model(config["hparams"], codec)
-    weights = {k: v.float() if v.is_floating_point() else v for k, v in runs.load_weights(checkpoint).items()}
-    model.load_state_dict(weights)
-    model.to(device or pick_device()).eval()
-    return LoadedRun(run, config, recipe, codec, model, checkpoint)

@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from tunesmith.errors import UserError
+from tunesmith.media.files import DIR_MODE, write_atomic
 
 CONFIG = "config.toml"
 CODEC = "codec.json"
@@ -27,45 +28,6 @@ WEIGHTS = "model.safetensors"
 TRAINER_STATE = "state.pt"
 META = "meta.json"
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp and mkdtemp give 0600 and 0700
-DIR_MODE = 0o777 & ~_umask()
-
-
-def write_atomic(path: Path, data: bytes | list[Any], durable: bool = True) -> None:
-    """Write a file through a temporary file and a rename, so no reader sees half of it. `data` is
-    the file's bytes, or a list of its parts (anything bytes-like: bytes, numpy arrays' .data) one
-    after the other, so a large file need not be joined in memory first. `durable` (outputs,
-    checkpoints) also syncs it to disk before the rename, so a crash leaves the old file or the new
-    one; without it (caches, rebuilt when lost) a crash may leave an empty or short file, which its
-    reader must take as damaged. The bytes go out at most 1 MiB at a time: on Linux 6.x with ext4,
-    one write of 2 MiB or more was measured 10 times slower than the same bytes in 1 MiB writes
-    (6 ms against 0.6 ms for a 2.2 MB MIDI note pack)."""
-    chunk = 1 << 20
-    parts = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb", buffering=chunk // 4) as f:  # (small parts gathered, large ones cut)
-            for part in parts:
-                view = memoryview(part).cast("B")
-                for first in range(0, len(view), chunk):
-                    f.write(view[first:first + chunk])
-            f.flush()
-            if durable:
-                os.fsync(f.fileno())
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def new_run_dir(recipe: str, root: Path = Path("runs")) -> Path:
@@ -169,13 +131,13 @@ def find_checkpoint(run: Path, which: str = "best") -> dict[str, Any]:
     """The checkpoint named by `best`, `last` or a step number."""
     checkpoints = list_checkpoints(run)
     if not checkpoints:
-        raise UserError(f"{run} has no checkpoint yet; train it first (tunesmith train ... --run {run})")
+        raise UserError(f"{run} has no checkpoint yet; train it first")
     if which == "last":
         return checkpoints[-1]
     if which == "best":
         return best_checkpoint(checkpoints) or checkpoints[-1]
     if not which.isdigit():
-        raise UserError(f"--checkpoint takes best, last or a step number, not {which!r}")
+        raise UserError(f"a checkpoint is best, last or a step number, not {which!r}")
     for c in checkpoints:
         if c["step"] == int(which):
             return c

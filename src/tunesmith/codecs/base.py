@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from tunesmith.errors import UserError
+from tunesmith.media.files import write_atomic
 
 CODECS: dict[str, type[Codec]] = {}
 
@@ -74,8 +75,6 @@ class Codec:
         raise NotImplementedError
 
     def save(self, path: Path) -> None:
-        from tunesmith.runs import write_atomic
-
         payload = {"codec": self.name, **self.to_dict()}
         write_atomic(path, json.dumps(payload, ensure_ascii=False, indent=1).encode("utf-8"))
 

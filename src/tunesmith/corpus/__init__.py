@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from tqdm import tqdm
 
 from tunesmith.errors import UserError, info, warn
+from tunesmith.progress import Bar
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -101,9 +101,8 @@ def read_documents(root: Path, files: list[Path], read: Callable[[Path], Any], k
     counts the files, showing beside it what progress(document) returns for each document read."""
     docs, skipped = [], 0
     in_folder, root_str = root.is_dir(), str(root)
-    with tqdm(files, desc=f"reading {kind}", unit="file", leave=False, dynamic_ncols=True,
-              disable=progress is None) as bar:
-        for path in bar:
+    with Bar(f"reading {kind}", len(files), "file", silent=progress is None) as bar:
+        for path in bar.iterate(files):
             try:
                 content = read(path)
             except UserError as err:
@@ -114,7 +113,7 @@ def read_documents(root: Path, files: list[Path], read: Callable[[Path], Any], k
                 continue
             docs.append(Document(relative_name(path, root, root_str) if in_folder else path.name, content))
             if progress is not None:
-                bar.set_postfix_str(progress(docs[-1]))
+                bar.set_note(progress(docs[-1]))
     if in_folder:
         info(f"read {len(docs)} {kind} files from {root}" + (f", skipped {skipped}" if skipped else ""))
     if not docs:

@@ -9,17 +9,19 @@ import io
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile
 import soxr
-from tqdm import tqdm
 
 from tunesmith.corpus import Document, list_files, read_documents
 from tunesmith.corpus.bundled import built_in_place, bundled_midi_folder, cache_folder, cache_subfolder, write_cached
 from tunesmith.errors import UserError, info
-from tunesmith.render import find_fluidsynth, find_soundfont, render_midi
+from tunesmith.media.render import find_fluidsynth, find_soundfont, render_midi
+from tunesmith.progress import Bar
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a")
 AUDIO_HINT = "give a .wav/.flac/.ogg/.mp3 file or a folder of them"
@@ -114,20 +116,6 @@ def trim_silence(samples: np.ndarray, threshold: float, frame: int = 512) -> np.
     return samples[loud[0] * frame: min((loud[-1] + 1) * frame, len(samples))]
 
 
-def chunk(samples: np.ndarray, chunk_samples: int, overlap_samples: int = 0) -> np.ndarray:
-    """Overlapping fixed-length chunks [n, chunk_samples] of mono samples, each starting hop =
-    chunk_samples - overlap_samples after the last: n = 1 + (len - chunk) // hop when len >= chunk,
-    else 0. The tail shorter than a chunk is dropped. The chunks are copies, not views."""
-    if chunk_samples < 1 or overlap_samples < 0 or overlap_samples >= chunk_samples:
-        raise UserError(f"chunks need 0 <= overlap < chunk length, got chunk {chunk_samples} and "
-                        f"overlap {overlap_samples} samples")
-    samples = np.asarray(samples, dtype=np.float32)
-    if len(samples) < chunk_samples:
-        return np.zeros((0, chunk_samples), dtype=np.float32)
-    windows = np.lib.stride_tricks.sliding_window_view(samples, chunk_samples)
-    return windows[:: chunk_samples - overlap_samples].copy()
-
-
 def prepare_audio(path: str | Path, sample_rate: int = 16000, silence_threshold: float = 0.01) -> np.ndarray:
     """One recording as float32 mono at sample_rate: decoded, downmixed, resampled, DC removed, edge
     silence trimmed, normalized to 0.95. An empty or all-silent file is a UserError naming it."""
@@ -173,9 +161,9 @@ def render_chorales(folder: Path) -> None:
             return render_midi(score, building / f"{score.stem}.flac", BUNDLED_AUDIO_RATE, soundfont)
 
         with ThreadPoolExecutor(RENDER_WORKERS) as pool:
-            for _ in tqdm(pool.map(render, scores), total=len(scores), desc=f"rendering {folder.name}", unit="file",
-                          leave=False, dynamic_ncols=True):
-                pass
+            with Bar(f"rendering {folder.name}", len(scores), "file") as bar:
+                for _ in bar.iterate(pool.map(render, scores)):
+                    pass
 
 
 def list_bundled_audio() -> list[dict]:
@@ -275,3 +263,34 @@ def read_audio_corpus(source: str, sample_rate: int = 16000, silence_threshold: 
     cached = f", {prepared.hits} of {len(docs)} recordings from the prepared-audio cache" if prepared.hits else ""
     info(f"{seconds / 3600:.2f} hours of audio at {sample_rate} Hz{cached}")
     return docs
+
+
+SECTION_SECONDS = 60  # a corpus of under SECTION_BELOW recordings is split by sections this long
+SECTION_BELOW = 20
+
+
+@dataclass
+class Recording:
+    """A prepared recording (float32 mono at the recipe's rate) and its style: the sub-folder it
+    came from ("(none)" for files at the top of the folder)."""
+
+    samples: Any
+    style: str = "(none)"
+
+
+def read_recordings(source: str, sample_rate: int, silence_threshold: float) -> list[Document]:
+    """Recordings as Documents of Recordings, styled by their sub-folder; fewer than SECTION_BELOW
+    are cut into sections of SECTION_SECONDS (named file#k), so that the split by document still
+    holds material out."""
+    docs = read_audio_corpus(source, sample_rate, silence_threshold)
+    section = SECTION_SECONDS * sample_rate
+    out = []
+    for doc in docs:
+        style = doc.name.split("/")[0] if "/" in doc.name else "(none)"
+        if len(docs) >= SECTION_BELOW or len(doc.content) < 2 * section:
+            out.append(Document(doc.name, Recording(doc.content, style)))
+            continue
+        starts = range(0, len(doc.content) - section // 2, section)  # the last section takes the tail
+        out += [Document(f"{doc.name}#{k}", Recording(doc.content[a: a + section if b else None], style))
+                for k, (a, b) in enumerate(zip(starts, [*starts[1:], None]), 1)]
+    return out

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from tqdm import tqdm
 
 from tunesmith.corpus import BUNDLED_DIR, list_files
 from tunesmith.errors import UserError, info, warn
+from tunesmith.media.files import write_atomic
 from tunesmith.notes import Piece, make_notes, read_midi, skyline, write_midi
+from tunesmith.progress import Bar
 
 # General MIDI programs: choir aahs, voice oohs, synth voice, church organ (an organ doubling the bass)
 VOICE_PROGRAMS = {"soprano": 52, "alto": 53, "tenor": 54, "bass": 19}
@@ -72,8 +73,6 @@ def write_cached(path: Path, data: bytes | list, what: str) -> None:
     """Write a cache file (its bytes, or a list of its parts: see write_atomic) atomically but not
     durably (no fsync: a cache file lost or cut short by a crash reads as damaged and is made
     again); a failure leaves the cache out (with one warning)."""
-    from tunesmith.runs import write_atomic
-
     try:
         write_atomic(path, data, durable=False)
     except OSError as err:
@@ -263,7 +262,8 @@ def convert(name: str, folder: Path) -> None:
     info(f"converting the bundled {name} corpus from music21 into {folder} (a one-time conversion of up to a minute)")
     written, skipped = set(), 0
     with built_in_place(folder) as building:
-        for source in tqdm(corpus.sources(), desc=f"converting {name}", unit="file", leave=False, dynamic_ncols=True):
+        sources = list(corpus.sources())
+        for source in Bar(f"converting {name}", len(sources), "file").iterate(sources):
             for piece_name, piece in corpus.convert(source):
                 if piece is None or not len(piece):
                     skipped += 1
@@ -301,8 +301,6 @@ def list_bundled() -> list[dict]:
 def export_bundled(name: str, folder: Path) -> int:
     """Copy a bundled corpus's MIDI files into a folder of the user's; a file already there is
     kept, with a warning. Returns the number of files copied."""
-    from tunesmith.runs import write_atomic
-
     source = bundled_midi_folder(name)
     folder = Path(folder).expanduser()
     if folder.exists() and not folder.is_dir():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -22,6 +23,9 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from tunesmith.codecs.base import Codec
+from tunesmith.errors import UserError
 
 TOKEN_CACHE_VERSION = 1  # raise when the token cache's key or file format changes
 
@@ -87,6 +91,9 @@ class TokenWindows:
     def steps_per_epoch(self, global_batch: int) -> int:
         return max(1, self.count // global_batch)
 
+    def describe(self, codec: Codec) -> str:
+        return f"{len(self.tokens):,} tokens"
+
     def _order(self, seed: int, epoch: int) -> tuple[int, torch.Tensor]:
         generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
         slack = len(self.tokens) - 1 - self.count * self.seq_len
@@ -140,6 +147,13 @@ class ChunkWindows:
         if self.hop < 1:
             raise ValueError(f"seq_len {seq_len} leaves no sample to predict after a look-back of {lookback}")
         self.windows_per_chunk = (chunk_len - seq_len - 1) // self.hop + 1
+
+    def describe(self, codec: Codec) -> str:
+        """Chunks and hours of audio, or tokens in chunks of a token stream (`piece_chunks`)."""
+        if hasattr(codec, "sample_rate"):
+            hours = self.count * self.chunk_len / codec.sample_rate / 3600
+            return f"{self.count:,} chunks ({hours:.2f} h)"
+        return f"{len(self.stream):,} tokens in {self.count:,} chunks of {self.chunk_len - 1:,}"
 
     def steps_per_epoch(self, global_batch: int) -> int:
         if self.carry:
@@ -233,3 +247,40 @@ def audio_windows(codec: Any, recordings: list[Any], chunk_len: int, overlap: in
         return None
     return ChunkWindows(torch.from_numpy(np.concatenate(pieces)), torch.from_numpy(np.concatenate(starts)),
                         chunk_len, seq_len, torch.tensor(ids) if styles else None, lookback)
+
+
+# -- the windows of a recipe (Recipe.make_windows) -----------------------------------------------
+
+def token_windows(codec: Codec, items: list[Any], hp: dict[str, Any], training: bool) -> Any:
+    """The items as one token stream cut into windows of seq_len (text and MIDI): independent
+    windows, or with `carry_windows` N chunks of N windows from the beginnings of the pieces, read
+    with the model's state carried across them (when the stream holds one such chunk)."""
+    tokens = encode_items(codec, items)
+    if training and len(tokens) < hp["seq_len"] + 1:
+        raise UserError(f"the training split has {len(tokens)} tokens, fewer than one training sequence "
+                        f"({hp['seq_len']} + 1); add material or lower the setting seq_len")
+    if len(tokens) < 2:
+        return None
+    chunks = hp.get("carry_windows") and piece_chunks(tokens, hp["seq_len"], hp["carry_windows"],
+                                                      getattr(codec, "start_token", None))
+    return chunks or TokenWindows(tokens, hp["seq_len"])
+
+
+def chunk_windows(lookback: Callable[[dict[str, Any]], int | None]):
+    """make_windows of an audio recipe: chunks of chunk_seconds (overlapping by chunk_overlap in
+    training), read as random windows, or consecutively from a carried state when `lookback(hp)`
+    gives the model's look-back."""
+    def make(codec: Codec, items: list[Any], hp: dict[str, Any], training: bool):
+        rate = hp["sample_rate"]
+        chunk, overlap = round(hp["chunk_seconds"] * rate), round(hp["chunk_overlap"] * rate) if training else 0
+        if chunk < hp["seq_len"] + 1 or not 0 <= overlap < chunk:
+            raise UserError(f"chunk_seconds={hp['chunk_seconds']} must hold one training sequence "
+                            f"({hp['seq_len']} + 1 samples) and be longer than chunk_overlap={hp['chunk_overlap']}")
+        windows = audio_windows(codec, items, chunk, overlap, hp["seq_len"], lookback(hp))
+        if training and windows is None:
+            seconds = sum(len(r.samples) for r in items) / rate
+            raise UserError(f"the training split has {seconds:.1f} s of audio, less than one chunk of "
+                            f"{hp['chunk_seconds']} s; add recordings or lower the setting chunk_seconds")
+        return windows
+
+    return make

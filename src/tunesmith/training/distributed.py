@@ -57,10 +57,10 @@ class Group:
             try:
                 outcome = ("ok", work())
             except UserError as err:
-                outcome = ("error", str(err))
+                outcome = ("error", (str(err), err.option))
         kind, value = self.share(outcome)
         if kind == "error":
-            raise UserError(value)
+            raise UserError(*value)
         return value
 
     def any(self, flag: bool) -> bool:

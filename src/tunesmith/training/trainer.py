@@ -16,14 +16,15 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from tunesmith import __version__, runs
 from tunesmith.codecs import load_codec
 from tunesmith.corpus import split_by_document
 from tunesmith.errors import UserError, info
+from tunesmith.progress import Bar
 from tunesmith.recipes import Recipe, get_recipe
 from tunesmith.training.distributed import Group, join_group
+from tunesmith.training.objectives import Objective
 
 
 ANNEAL_FACTOR = 4  # the learning rate's divisor at each anneal (hp "anneal")
@@ -47,49 +48,6 @@ class Budget:
 
 class TrainingStopped(Exception):
     """Raised when the loss stops being finite; the message is for the user."""
-
-
-class LossOf(nn.Module):
-    """Wraps a model so that its forward is its loss (and, for a model whose state is carried,
-    the state for the next window): DistributedDataParallel syncs gradients of what goes through
-    forward."""
-
-    def __init__(self, model: nn.Module, carry: bool):
-        super().__init__()
-        self.model, self.carry = model, carry
-
-    def forward(self, batch, state=None):
-        if self.carry:
-            return self.model.loss_with_state(batch, state)
-        return self.model.loss(batch), None
-
-
-def stateful(model: nn.Module, data) -> bool:
-    """Whether the model's state is carried across the data's consecutive windows (SampleRNN)."""
-    return bool(getattr(data, "carry", False)) and hasattr(model, "loss_with_state")
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, windows, max_tokens: int, batch_size: int,
-             device: torch.device) -> tuple[float, int]:
-    """Mean loss in nats per predicted token over about the first max_tokens tokens, and their count.
-    A model whose state is carried reads each chunk from its start, as in training."""
-    was_training = model.training
-    model.eval()
-    total, count, state = 0.0, 0, None
-    skipped = getattr(model, "lookback", 1) - 1  # SampleRNN: targets of the history are not scored
-    carry = stateful(model, windows)
-    for batch, fresh in windows.sequential(max_tokens, batch_size):
-        batch = tuple(t.to(device) for t in batch)
-        if carry:
-            loss, state = model.loss_with_state(batch, None if fresh else state)
-        else:
-            loss = model.loss(batch)
-        n = batch[1][:, skipped:].numel()
-        total += loss.item() * n
-        count += n
-    model.train(was_training)
-    return (total / count if count else float("nan")), count
 
 
 class Interrupt:
@@ -116,24 +74,15 @@ class Interrupt:
 
 
 class Trainer:
-    def __init__(self, run: Path, model: nn.Module, train_data, val_data, hp: dict[str, Any], budget: Budget, seed: int,
-                 group: Group, preview: Callable[[nn.Module, int, Any], None] | None = None):
+    def __init__(self, run: Path, objective: Objective, train_data, val_data, hp: dict[str, Any], budget: Budget,
+                 seed: int, group: Group, preview: Callable[[nn.Module, int, Any], None] | None = None):
         self.run, self.hp, self.budget, self.seed, self.group = run, hp, budget, seed, group
-        self.model = model.to(group.device)
+        self.objective, self.model = objective, objective.model
         self.train_data, self.val_data, self.preview = train_data, val_data, preview
-        decay = [p for p in self.model.parameters() if p.dim() >= 2]
-        no_decay = [p for p in self.model.parameters() if p.dim() < 2]
-        self.optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": hp["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=hp["lr"])
-        self.carry = stateful(self.model, train_data)
-        self.state_carried = None  # the model state passed from one window to the next (carry)
-        self.loss_module: nn.Module = LossOf(self.model, self.carry)
         if group.active:
             ids = [group.device.index] if group.device.type == "cuda" else None
-            # a carried state leaves the learned initial state (h0) unused in most steps
-            self.loss_module = nn.parallel.DistributedDataParallel(self.loss_module, device_ids=ids,
-                                                                   find_unused_parameters=self.carry)
+            objective.distribute(lambda module, find_unused: nn.parallel.DistributedDataParallel(
+                module, device_ids=ids, find_unused_parameters=find_unused))
         self.steps_per_epoch = train_data.steps_per_epoch(hp["batch_size"] * group.world_size)
         self.total_steps = budget.total_steps(self.steps_per_epoch)
         self.step, self.elapsed_before, self.best_val, self.bad_evals = 0, 0.0, math.inf, 0
@@ -146,19 +95,21 @@ class Trainer:
 
     def state(self) -> dict[str, Any]:
         return {
-            "optimizer": self.optimizer.state_dict(), "step": self.step, "elapsed": self.elapsed(),
+            "optimizers": {name: o.state_dict() for name, o in self.objective.optimizers.items()},
+            "step": self.step, "elapsed": self.elapsed(),
             "best_val": self.best_val, "bad_evals": self.bad_evals, "anneals": self.anneals,
-            "carried": self.state_carried,
+            "objective": self.objective.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
         }
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
+        for name, optimizer in self.objective.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
         self.step, self.elapsed_before = state["step"], state["elapsed"]
         self.best_val, self.bad_evals = state["best_val"], state["bad_evals"]
         self.anneals = state.get("anneals", 0)
-        self.state_carried = to_device(state.get("carried"), self.group.device)
+        self.objective.load_state_dict(state["objective"])
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         np.random.set_state(rng["numpy"])
@@ -194,8 +145,7 @@ class Trainer:
 
         main = self.group.is_main
         writer = SummaryWriter(str(self.run), purge_step=self.step or None) if main else None
-        bar = tqdm(total=self.total_steps, initial=self.step, unit="step", desc=self.run.name,
-                   dynamic_ncols=True, disable=not main)
+        bar = Bar(self.run.name, self.total_steps, "step", initial=self.step, lasting=True, silent=not main)
         tokens_per_step = self.hp["batch_size"] * self.hp["seq_len"] * self.group.world_size
         smoothed, val_loss, outcome, first_step = None, None, "finished", self.step
         try:
@@ -205,19 +155,11 @@ class Trainer:
                                                   self.group.rank, self.group.world_size)
                     batch = tuple(t.to(self.group.device, non_blocking=True) for t in batch)
                     lr = self.learning_rate()
-                    for param_group in self.optimizer.param_groups:
-                        param_group["lr"] = lr
-                    if self.train_data.fresh(self.step):
-                        self.state_carried = None
-                    loss, self.state_carried = self.loss_module(batch, self.state_carried)
-                    self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    clip = self.hp["grad_clip"] if self.hp["grad_clip"] > 0 else math.inf
-                    grad_norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), clip))
-                    loss_value = loss.item()
-                    if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
-                        self._stop_on_nan(loss_value, grad_norm)
-                    self.optimizer.step()
+                    for optimizer in self.objective.optimizers.values():
+                        for param_group in optimizer.param_groups:
+                            param_group["lr"] = lr
+                    metrics = self.objective.step(batch, self.step, self._update)
+                    loss_value = metrics["loss"]
                     self.step += 1
                     smoothed = loss_value if smoothed is None else 0.98 * smoothed + 0.02 * loss_value
                     if main:
@@ -225,15 +167,13 @@ class Trainer:
                         steps_per_second = (self.step - first_step) / max(seconds, 1e-9)
                         if self.budget.minutes and not self.total_steps:
                             left = 60 * self.budget.minutes - self.elapsed()
-                            bar.total = self.step + max(0, round(steps_per_second * left))
+                            bar.set_total(self.step + max(0, round(steps_per_second * left)))
                         bar.update(1)
-                        bar.set_postfix(loss=f"{smoothed:.3f}", val="-" if val_loss is None else f"{val_loss:.3f}",
-                                        lr=f"{lr:.1e}", tok_s=f"{steps_per_second * tokens_per_step:.0f}",
-                                        refresh=False)
+                        bar.set_stats(loss=f"{smoothed:.3f}", val="-" if val_loss is None else f"{val_loss:.3f}",
+                                      lr=f"{lr:.1e}", tok_s=f"{steps_per_second * tokens_per_step:.0f}")
                         if self.step % 10 == 0:
-                            writer.add_scalar("train/loss", loss_value, self.step)
-                            writer.add_scalar("train/lr", lr, self.step)
-                            writer.add_scalar("train/grad_norm", grad_norm, self.step)
+                            for name, value in {**metrics, "lr": lr}.items():
+                                writer.add_scalar(f"train/{name}", value, self.step)
                     stop = self.group.any(interrupt.requested)
                     evaluated = self.step % self.hp["eval_every"] == 0 or self.done()
                     if evaluated:
@@ -258,12 +198,26 @@ class Trainer:
         return {"outcome": outcome, "step": self.step, "val_loss": val_loss,
                 "best_val": None if math.isinf(self.best_val) else self.best_val}
 
+    def _update(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
+        """The backward pass of a loss, gradient clipping, a check that the loss and the gradient
+        are finite, and the optimizer's step; the gradient norm before clipping."""
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        clip = self.hp["grad_clip"] if self.hp["grad_clip"] > 0 else math.inf
+        parameters = [p for group in optimizer.param_groups for p in group["params"]]
+        grad_norm = float(nn.utils.clip_grad_norm_(parameters, clip))
+        loss_value = loss.item()
+        if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
+            self._stop_on_nan(loss_value, grad_norm)
+        optimizer.step()
+        return grad_norm
+
     def _stop_on_nan(self, loss_value: float, grad_norm: float) -> None:
         last = runs.list_checkpoints(self.run)
         kept = f"the last good checkpoint is {last[-1]['path']}" if last else "no checkpoint was written yet"
         raise TrainingStopped(
             f"training stopped at step {self.step + 1}: the loss became {loss_value} (gradient norm "
-            f"{grad_norm}); {kept}. Lower the learning rate (--set lr=...) and resume or start again")
+            f"{grad_norm}); {kept}. Lower the learning rate (the setting lr) and resume or start again")
 
     def _anneal(self) -> None:
         """Back to the best weights, with the learning rate divided by ANNEAL_FACTOR once more: the
@@ -272,7 +226,7 @@ class Trainer:
         self.anneals += 1
         best = runs.find_checkpoint(self.run, "best")
         self.model.load_state_dict(runs.load_weights(best))
-        self.state_carried = None
+        self.objective.load_state_dict(None)
         if self.group.is_main:
             info(f"step {self.step}: validation loss {self.best_val:.4f} at step {best['step']} is still the best; "
                  f"going back to it with the learning rate divided by {ANNEAL_FACTOR ** self.anneals:g} "
@@ -289,18 +243,19 @@ class Trainer:
         """Validate (rank 0), save a checkpoint, prune old ones, write a preview sample."""
         val_loss = improved = None
         if self.group.is_main:
+            metrics = {}
             if validate and self.val_data is not None:
-                val_loss, _ = evaluate(self.model, self.val_data, self.hp["eval_tokens"],
-                                       self.hp["batch_size"], self.group.device)
+                metrics, _ = self.objective.validate(self.val_data, self.hp["eval_tokens"], self.hp["batch_size"],
+                                                     self.group.device)
+                val_loss = metrics[self.objective.best_metric]
                 improved = val_loss < self.best_val
                 self.best_val = min(self.best_val, val_loss)
             record = {"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 3),
                       "train_loss": train_loss, "lr": self.learning_rate(), "seconds": round(self.elapsed(), 1),
                       "time": datetime.now().isoformat(timespec="seconds")}
-            if val_loss is not None:
-                record |= {"val_loss": val_loss, "val_bits": val_loss / math.log(2)}
-                writer.add_scalar("val/loss", val_loss, self.step)
-                writer.add_scalar("val/bits_per_token", val_loss / math.log(2), self.step)
+            for name, value in metrics.items():
+                record[f"val_{name}"] = value
+                writer.add_scalar(f"val/{name}", value, self.step)
             runs.append_metrics(self.run, record)
             runs.save_checkpoint(self.run, self.step, self.model.state_dict(), self.state(),
                                  {"val_loss": val_loss, "train_loss": train_loss})
@@ -310,13 +265,6 @@ class Trainer:
         val_loss, improved = self.group.share((val_loss, improved))
         self.group.barrier()
         return val_loss, improved
-
-
-def to_device(state, device: torch.device):
-    """Nested tuples/lists of tensors (a carried model state) moved to a device; None stays None."""
-    if state is None or isinstance(state, torch.Tensor):
-        return None if state is None else state.to(device)
-    return type(state)(to_device(part, device) for part in state)
 
 
 # -- from a recipe and a corpus to a trained run -------------------------------------------------
@@ -335,18 +283,18 @@ def prepare_run(recipe: Recipe, run: Path | None, resume: bool, data: str | None
             found = sorted(Path("runs").glob(f"{recipe.name}-*"), key=lambda p: p.stat().st_mtime)
             found = [p for p in found if runs.is_run(p)]
             if not found:
-                raise UserError(f"no {recipe.name} run under runs/ to resume; name one with --run DIR")
+                raise UserError(f"no {recipe.name} run under runs/ to resume; name the run folder to resume")
             run = found[-1]
         run = runs.open_run(run)
         config = runs.read_config(run)
         if config["recipe"] != recipe.name:
             raise UserError(f"{run} is a {config['recipe']} run, not {recipe.name}")
         if settings:
-            raise UserError("--set cannot change a run being resumed; start a new run to change settings")
+            raise UserError("settings cannot change in a run being resumed; start a new run to change them")
         if data is not None and data != config["data"]:
-            raise UserError(f"--data cannot change when resuming; {run} trains on {config['data']}")
+            raise UserError(f"the data cannot change when resuming; {run} trains on {config['data']}")
         if seed is not None and seed != config["seed"]:
-            raise UserError(f"--seed cannot change when resuming; {run} uses seed {config['seed']}")
+            raise UserError(f"the seed cannot change when resuming; {run} uses seed {config['seed']}")
         if budget.to_dict():
             config["budget"] = budget.to_dict()
         return run, config
@@ -354,11 +302,13 @@ def prepare_run(recipe: Recipe, run: Path | None, resume: bool, data: str | None
     if run is None:
         run = runs.new_run_dir(recipe.name)
     elif run.exists() and (not run.is_dir() or any(run.iterdir())):
-        hint = "use --resume to continue it" if runs.is_run(run) else "choose an empty or new folder"
-        raise UserError(f"{run} is not empty; {hint}")
+        if runs.is_run(run):
+            raise UserError(f"{run} is not empty; resume it to continue", option="resume")
+        raise UserError(f"{run} is not empty; choose an empty or new folder")
     source = data if data is not None else recipe.default_data
     if source is None:
-        raise UserError(f"{recipe.name} has no bundled corpus; give your MIDI files with --data FOLDER")
+        raise UserError(f"{recipe.name} has no bundled corpus; give it a folder of your MIDI files as its data",
+                        option="data")
     path = Path(source).expanduser()
     config = {
         "recipe": recipe.name,
@@ -408,9 +358,9 @@ def train_recipe(recipe_name: str, data: str | None = None, run: Path | None = N
                  f"{config['parameters']:,} parameters, {describe(train_data, codec)} for training and "
                  f"{describe(val_data, codec)} for validation, on {group.device}" + (f" x{group.world_size}" if group.active else ""))
         group.barrier()
-        trainer = Trainer(run, model, train_data, val_data, hp,
+        trainer = Trainer(run, recipe.objective(model.to(group.device), hp, train_data), train_data, val_data, hp,
                           Budget(**config["budget"]), seed, group,
-                          preview=make_preview(recipe, codec, run, seed, hp))
+                          preview=recipe.generator.preview(recipe.domain, codec, run, seed, hp))
         if checkpoint:
             trainer.restore(runs.load_trainer_state(checkpoint))
         result = trainer.fit()
@@ -420,40 +370,5 @@ def train_recipe(recipe_name: str, data: str | None = None, run: Path | None = N
 
 
 def describe(windows, codec) -> str:
-    """How much data windows hold: tokens, or chunks and hours of audio."""
-    if windows is None:
-        return "nothing"
-    if hasattr(windows, "chunk_len") and hasattr(codec, "sample_rate"):
-        hours = windows.count * windows.chunk_len / codec.sample_rate / 3600
-        return f"{windows.count:,} chunks ({hours:.2f} h)"
-    if hasattr(windows, "chunk_len"):
-        return f"{len(windows.stream):,} tokens in {windows.count:,} chunks of {windows.chunk_len - 1:,}"
-    return f"{len(windows.tokens):,} tokens"
-
-
-def make_preview(recipe: Recipe, codec, run: Path, seed: int, hp: dict[str, Any]):
-    """At each checkpoint: `test_clips` short samples (1 for text and MIDI) into samples/ and
-    TensorBoard; a style-conditioned model gives each clip the next style in turn."""
-    from tunesmith.domains import Clip, SampleOptions
-    from tunesmith.sampling import generate
-
-    count = hp.get("test_clips", 1)
-
-    def preview(model: nn.Module, step: int, writer) -> None:
-        # a globally conditioned model (WaveNet on styles): the clips take the styles in turn
-        styles = codec.styles if getattr(model, "global_conditions", 0) else []
-        condition = torch.arange(count) % len(styles) if styles else None
-        rows = generate(model, codec.start_tokens(), hp["sample_length"], count, seed=seed + step,
-                        condition=condition)
-        (run / runs.SAMPLES).mkdir(exist_ok=True)
-        for k, tokens in enumerate(rows, 1):
-            item = recipe.domain.finish(codec, tokens, SampleOptions())
-            name = f"step-{step:08d}" + (f"-{k}" if count > 1 else "")
-            recipe.domain.write(item, run / runs.SAMPLES / f"{name}{recipe.domain.suffix}", SampleOptions())
-            tag = "sample" if count == 1 else f"sample/{k}" + (f" ({styles[(k - 1) % len(styles)]})" if styles else "")
-            if isinstance(item, str):
-                writer.add_text(tag, "    " + item.replace("\n", "\n    "), step)
-            elif isinstance(item, Clip):  # TensorBoard's audio tab
-                writer.add_audio(tag, torch.from_numpy(item.samples)[None], step, sample_rate=item.sample_rate)
-
-    return preview
+    """How much data windows hold (tokens, phrases, chunks and hours of audio)."""
+    return "nothing" if windows is None else windows.describe(codec)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tunesmith.media.files import write_atomic
 from tunesmith.notes import Piece
 
 PITCH_CLASS_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
@@ -30,8 +31,6 @@ def piano_roll_png(piece: Piece, path: Path, color_by: str = "velocity", width: 
     from matplotlib.collections import PolyCollection
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure  # a bare Figure uses Agg for PNG and never touches pyplot's state
-
-    from tunesmith.runs import write_atomic  # imports torch: only when a picture is drawn
 
     seconds_per_beat = 60.0 / piece.qpm
     notes = piece.notes

@@ -3,7 +3,6 @@ file into a mono WAV/FLAC/OGG at a chosen sample rate, written atomically."""
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import subprocess
@@ -14,6 +13,7 @@ import numpy as np
 import soundfile
 
 from tunesmith.errors import UserError
+from tunesmith.media.audio import AUDIO_FORMATS, write_audio
 
 # Where Debian and Ubuntu put General MIDI SoundFonts (timgm6mb-soundfont, fluid-soundfont-gm, ...)
 SOUNDFONT_PATHS = ("/usr/share/sounds/sf2/default-GM.sf2", "/usr/share/sounds/sf2/TimGM6mb.sf2",
@@ -23,7 +23,6 @@ INSTALL_HINT = "run make install (it installs them with apt-get), or apt-get ins
 GAIN = 0.6  # FluidSynth's master gain: a four-voice chorale peaks near 0.35, well clear of clipping
 PEAK = 0.95  # a denser piece that renders louder is scaled down to this peak, never clipped
 TAIL = 1e-4  # FluidSynth pads the end with near-silence (-80 dBFS and below), which is cut off
-SUBTYPES = {".wav": "PCM_16", ".flac": "PCM_16", ".ogg": "VORBIS"}
 
 
 def find_fluidsynth() -> str:
@@ -54,11 +53,11 @@ def find_soundfont() -> Path:
 def render_midi(midi_path: str | Path, wav_path: str | Path, sample_rate: int = 16000,
                 soundfont: str | Path | None = None) -> Path:
     """Render a MIDI file through FluidSynth into a mono audio file at sample_rate (WAV or FLAC as
-    16-bit PCM, OGG as Vorbis, by the suffix of wav_path), without the silent tail FluidSynth adds.
+    16-bit PCM, MP3, OGG as Vorbis, by the suffix of wav_path), without the silent tail FluidSynth adds.
     The file is written atomically and an existing file is never overwritten. Returns wav_path."""
     midi_path, wav_path = Path(midi_path), Path(wav_path)
-    if wav_path.suffix.lower() not in SUBTYPES:
-        raise UserError(f"cannot render into {wav_path}: give a .wav, .flac or .ogg file name")
+    if wav_path.suffix.lower()[1:] not in AUDIO_FORMATS:
+        raise UserError(f"cannot render into {wav_path}: give a {', '.join('.' + f for f in AUDIO_FORMATS)} file name")
     if wav_path.exists():
         raise UserError(f"{wav_path} already exists; give another file name or remove it first")
     if not midi_path.is_file():
@@ -88,18 +87,7 @@ def render_midi(midi_path: str | Path, wav_path: str | Path, sample_rate: int = 
         peak = float(np.abs(mono).max())
         if peak > PEAK:
             mono *= PEAK / peak
-        write_audio_atomic(wav_path, mono, rate)
+        write_audio(wav_path, mono, rate)
     finally:
         Path(raw).unlink(missing_ok=True)
     return wav_path
-
-
-
-def write_audio_atomic(path: Path, samples: np.ndarray, sample_rate: int) -> None:
-    """Encode samples by the suffix of `path` and write them through a temporary file and a rename."""
-    from tunesmith.runs import write_atomic
-
-    buffer = io.BytesIO()
-    audio_format = {".flac": "FLAC", ".ogg": "OGG"}.get(path.suffix.lower(), "WAV")
-    soundfile.write(buffer, samples, sample_rate, format=audio_format, subtype=SUBTYPES[path.suffix.lower()])
-    write_atomic(path, buffer.getvalue())

@@ -3,17 +3,17 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+from statistics import median
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from tunesmith.codecs import Codec
 from tunesmith.errors import UserError, info, warn
+from tunesmith.media.audio import AUDIO_FORMATS, Clip, ClipWriter, write_audio
+from tunesmith.media.files import free_path, write_atomic
 
 STEPS_PER_QUARTER = 4  # what --primer-steps counts: 16th notes
 
@@ -38,6 +38,11 @@ class TextDomain:
     suffix = ".txt"
     to_stdout = True  # with no --out, text goes to stdout
     streams = False  # decoded whole after generation (see AudioDomain.writer)
+    statistics = None  # what `eval` compares generated and held-out material by (none for text)
+
+    def seconds(self, items: list[Any]) -> float | None:
+        """How many seconds of music the items hold (None: not music)."""
+        return None
 
     def context(self, codec: Codec, options: SampleOptions) -> tuple[list[int], list[int]]:
         """(the tokens generation is conditioned on, the tokens every output begins with)."""
@@ -62,9 +67,11 @@ class TextDomain:
         return codec.decode(tokens)
 
     def write(self, item: str, path: Path, options: SampleOptions) -> None:
-        from tunesmith.runs import write_atomic
-
         write_atomic(path, item.encode("utf-8"))
+
+    def show(self, writer: Any, tag: str, item: str, step: int) -> None:
+        """The item in TensorBoard (`writer`: a SummaryWriter), indented so it shows as written."""
+        writer.add_text(tag, "    " + item.replace("\n", "\n    "), step)
 
 
 class MidiDomain:
@@ -72,6 +79,25 @@ class MidiDomain:
     suffix = ".mid"
     to_stdout = False
     streams = False
+    statistics = "music"
+    LONGEST = 1024  # tokens: the longest piece generated for the statistics
+
+    def seconds(self, items: list[Any]) -> float | None:
+        return sum(item.seconds for item in items)
+
+    def reference(self, codec: Codec, held_out: list[Any], training: list[Any], count: int, seed: int,
+                  seconds: float) -> list[Any]:
+        """The held-out pieces as the model sees them (through its codec)."""
+        return [codec.decode(codec.encode(piece)) for piece in held_out]
+
+    def length(self, codec: Codec, held_out: list[Any], seconds: float) -> int:
+        """Generated pieces are as long as a typical held-out piece, in tokens."""
+        return min(self.LONGEST, int(median(len(codec.encode(piece)) for piece in held_out)))
+
+    def compare(self, generated: list[Any], reference: list[Any], codec: Codec) -> dict[str, Any]:
+        from tunesmith.music_stats import compare
+
+        return compare(generated, reference)
 
     def context(self, codec: Codec, options: SampleOptions) -> tuple[list[int], list[int]]:
         refuse_options(self, options, "format")
@@ -80,7 +106,7 @@ class MidiDomain:
             return start, []
         tokens = codec.encode(read_primer(options))
         if len(tokens) <= len(start):
-            raise UserError(f"--primer {options.primer} has no notes this model can use "
+            raise UserError(f"primer {options.primer} has no notes this model can use "
                             f"(a {codec.name} model); give another file or leave the primer out")
         return tokens, (tokens if options.primer_in_output else start)
 
@@ -112,21 +138,14 @@ class MidiDomain:
 
         write_midi(piece, path)
         if options.plot:
-            from tunesmith.plots import piano_roll_png
-            from tunesmith.sampling import free_path
+            from tunesmith.media.plots import piano_roll_png
 
             piano_roll_png(replace(piece, name=path.name), free_path(path.with_suffix(".png")))
 
-
-@dataclass
-class Clip:
-    """A generated waveform (float32 in [-1, 1]) and its sample rate."""
-
-    samples: Any
-    sample_rate: int
+    def show(self, writer: Any, tag: str, piece: Any, step: int) -> None:
+        """Nothing: TensorBoard has no tab for MIDI (the file is in samples/)."""
 
 
-AUDIO_FORMATS = {"wav": "WAV", "flac": "FLAC", "mp3": "MP3", "ogg": "OGG"}  # --format: libsndfile's name
 DEFAULT_SECONDS = 5.0  # an audio sample's length when neither --length nor --seconds is given
 
 
@@ -135,6 +154,25 @@ class AudioDomain:
     suffix = ".wav"
     to_stdout = False
     streams = True  # written block by block as it is generated (`writer`), so length costs no memory
+    statistics = "audio"
+
+    def seconds(self, items: list[Any]) -> float | None:
+        return None  # audio is scored per sample (bits per sample), not per second of music
+
+    def reference(self, codec: Codec, held_out: list[Any], training: list[Any], count: int, seed: int,
+                  seconds: float) -> list[Any]:
+        """As many excerpts of `seconds` from the training recordings as clips are generated."""
+        from tunesmith.audio_stats import reference_excerpts
+
+        return reference_excerpts([r.samples for r in training], codec.sample_rate, seconds, count, seed)
+
+    def length(self, codec: Codec, held_out: list[Any], seconds: float) -> int:
+        return max(1, round(seconds * codec.sample_rate))
+
+    def compare(self, generated: list[Any], reference: list[Any], codec: Codec) -> dict[str, Any]:
+        from tunesmith.audio_stats import compare
+
+        return compare(generated, reference, codec.sample_rate)
 
     def context(self, codec: Codec, options: SampleOptions) -> tuple[Any, Any]:
         """A recording primer (resampled to the run's rate, cut to --primer-seconds) is continued.
@@ -147,7 +185,7 @@ class AudioDomain:
 
         path = Path(options.primer)
         if not path.is_file():
-            raise UserError(f"--primer {path}: no such audio file")
+            raise UserError(f"primer {path}: no such audio file")
         waveform = prepare_audio(path, codec.sample_rate, silence_threshold=0.0)
         if options.primer_seconds is not None:
             waveform = waveform[: int(options.primer_seconds * codec.sample_rate)]
@@ -160,15 +198,15 @@ class AudioDomain:
         styles = list(getattr(codec, "styles", None) or [])
         if not styles:
             if options.style is not None:
-                raise UserError(f"--style {options.style}: this model was not trained with styles (a WaveNet "
+                raise UserError(f"style {options.style}: this model was not trained with styles (a WaveNet "
                                 "trained with global conditioning on a corpus of sub-folders has them); "
-                                "leave --style out")
+                                "leave the style out")
             return None
         if options.style is None:
-            info(f"style {styles[0]} (this model knows {', '.join(styles)}; choose one with --style)")
+            info(f"style {styles[0]} (this model knows {', '.join(styles)}; ask for one by its style)")
             return 0
         if options.style not in styles:
-            raise UserError(f"--style {options.style}: this model was trained on the styles {', '.join(styles)}; "
+            raise UserError(f"style {options.style}: this model was trained on the styles {', '.join(styles)}; "
                             "choose one of those")
         return styles.index(options.style)
 
@@ -182,15 +220,15 @@ class AudioDomain:
 
         named = out.suffix.lower()[1:] if out is not None and out.suffix else None
         if named is not None and named not in AUDIO_FORMATS:
-            raise UserError(f"--out {out}: audio is written as {', '.join('.' + f for f in AUDIO_FORMATS)}; "
-                            "give --out one of those suffixes, or a folder")
+            raise UserError(f"out {out}: audio is written as {', '.join('.' + f for f in AUDIO_FORMATS)}; "
+                            "give out one of those suffixes, or a folder")
         if options.format and named and named != options.format:
-            raise UserError(f"--out {out} does not end in .{options.format} (--format {options.format}); "
-                            f"give --out {out.with_suffix('.' + options.format)}, or leave one of them out")
+            raise UserError(f"out {out} does not end in .{options.format} (format {options.format}); "
+                            f"give out as {out.with_suffix('.' + options.format)}, or leave one of them out")
         chosen = options.format or named or "wav"
-        if AUDIO_FORMATS[chosen] not in soundfile.available_formats():
+        if AUDIO_FORMATS[chosen][0] not in soundfile.available_formats():
             raise UserError(f"this machine's libsndfile {soundfile.__libsndfile_version__} cannot write "
-                            f"{chosen.upper()}; use --format wav or flac (libsndfile 1.1 and later write MP3)")
+                            f"{chosen.upper()}; write wav or flac instead (libsndfile 1.1 and later write MP3)")
         return chosen
 
     def writer(self, codec: Codec, primer: Any, paths: list[Path], audio_format: str) -> ClipWriter:
@@ -202,89 +240,13 @@ class AudioDomain:
 
     def write(self, clip: Clip, path: Path, options: SampleOptions) -> None:
         """A whole clip (the trainer's preview) as WAV, FLAC, MP3 or OGG by the suffix, written atomically."""
-        import io
+        write_audio(path, clip.samples, clip.sample_rate)
 
-        import soundfile
+    def show(self, writer: Any, tag: str, clip: Clip, step: int) -> None:
+        """The clip in TensorBoard's audio tab."""
+        import torch
 
-        from tunesmith.runs import write_atomic
-
-        buffer = io.BytesIO()
-        audio_format = AUDIO_FORMATS.get(path.suffix.lower()[1:], "WAV")
-        soundfile.write(buffer, clip.samples, clip.sample_rate, format=audio_format)
-        write_atomic(path, buffer.getvalue())
-
-
-class ClipWriter:
-    """K clips written as they are generated. Inside `with`, each `write(block, keep)` decodes a
-    block of tokens [K, n] and appends row k's first keep[k] samples to the k-th of K open sound
-    files, hidden temporary files beside their destinations (the primer goes first). Leaving the
-    `with` renames them into place, never over an existing file (`paths` then holds the names
-    used); after an error or an interruption they are deleted, so no half-written clip is left."""
-
-    def __init__(self, codec: Codec, primer: Any, paths: list[Path], audio_format: str):
-        self.codec, self.primer, self.paths, self.audio_format = codec, primer, list(paths), audio_format
-        self.files: list[Any] = []
-        self.temporaries: list[Path] = []
-
-    def __enter__(self) -> ClipWriter:
-        import soundfile
-
-        primer = self.codec.decode(self.primer)
-        try:
-            for path in self.paths:
-                handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-                os.close(handle)
-                self.temporaries.append(Path(temporary))
-                self.files.append(soundfile.SoundFile(temporary, "w", self.codec.sample_rate, 1,
-                                                      format=AUDIO_FORMATS[self.audio_format]))
-                self.files[-1].write(primer)
-        except BaseException as err:
-            self.discard()
-            if isinstance(err, soundfile.LibsndfileError):
-                raise UserError(f"cannot write {self.audio_format.upper()} at {self.codec.sample_rate} Hz "
-                                f"({err.error_string.strip()}); use --format wav or flac") from None
-            raise
-        return self
-
-    def write(self, block: np.ndarray, keep: np.ndarray) -> None:
-        samples = self.codec.decode_array(block)
-        for file, row, count in zip(self.files, samples, keep):
-            file.write(row[:count])
-
-    def __exit__(self, error_type, error, traceback) -> None:
-        if error_type is not None:
-            self.discard()
-            return
-        from tunesmith.runs import FILE_MODE
-        from tunesmith.sampling import free_path
-
-        try:
-            for file in self.files:
-                file.close()
-            written = []
-            for temporary, path in zip(self.temporaries, self.paths):
-                handle = os.open(temporary, os.O_RDONLY)
-                try:
-                    os.fsync(handle)
-                finally:
-                    os.close(handle)
-                os.chmod(temporary, FILE_MODE)
-                written.append(free_path(path))  # chosen again now: a file may have appeared meanwhile
-                os.replace(temporary, written[-1])
-        except BaseException:
-            self.discard()
-            raise
-        self.paths = written
-
-    def discard(self) -> None:
-        """Close the files and delete what is left of the temporary ones."""
-        for file in self.files:
-            try:
-                file.close()
-            except Exception:  # already failing: the deletion below matters more
-                pass
-        for temporary in self.temporaries:
-            temporary.unlink(missing_ok=True)
+        writer.add_audio(tag, torch.from_numpy(clip.samples)[None], step, sample_rate=clip.sample_rate)
 
 
 @lru_cache(maxsize=4)
@@ -294,11 +256,11 @@ def read_primer(options: SampleOptions):
 
     path = Path(options.primer)
     if not path.is_file():
-        raise UserError(f"--primer {path}: no such MIDI file")
+        raise UserError(f"primer {path}: no such MIDI file")
     try:
         piece = notes.read_midi(path)
     except Exception as err:  # symusic raises plain RuntimeErrors on bad files
-        raise UserError(f"--primer {path} is not a readable MIDI file ({err})") from None
+        raise UserError(f"primer {path} is not a readable MIDI file ({err})") from None
     if options.primer_steps is not None:
         piece = notes.trim(piece, 0, options.primer_steps / STEPS_PER_QUARTER)
     if options.primer_seconds is not None:
@@ -315,8 +277,7 @@ def refuse_options(domain: Any, options: SampleOptions, *names: str) -> None:
     for name in names:
         value = getattr(options, name)
         if value not in (None, False):
-            flag = "--" + name.replace("_", "-")
-            raise UserError(f"{flag} is for {OPTION_KINDS.get(name, 'MIDI')} runs; this is a {domain.name} run")
+            raise UserError(f"{name} is for {OPTION_KINDS.get(name, 'MIDI')} runs; this is a {domain.name} run")
 
 
 TEXT = TextDomain()

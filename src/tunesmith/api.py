@@ -1,0 +1,122 @@
+"""The library API, the one entry point of the CLI (and of a studio or a pipeline): open a run or
+a bundled model, train a recipe, generate from a request, evaluate, list runs and corpora. It
+returns objects and paths, reports progress to a callback and raises UserErrors; it prints nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from tunesmith import runs
+from tunesmith.codecs import Codec, load_codec
+from tunesmith.generation.request import SampleRequest, Samples
+from tunesmith.progress import Listener, listening
+from tunesmith.recipes import Recipe, get_recipe
+
+
+@dataclass
+class OpenModel:
+    """A run (or bundled model) opened for use: its recipe, codec and model with the weights of
+    one checkpoint, in evaluation mode on the chosen device."""
+
+    run: Path
+    config: dict[str, Any]
+    recipe: Recipe
+    codec: Codec
+    model: nn.Module
+    checkpoint: dict[str, Any]
+
+
+def open_model(name: str | Path, checkpoint: str = "best", device: Any = None) -> OpenModel:
+    """A run directory or a bundled model's name, with the weights of `checkpoint` (best, last or
+    a step number)."""
+    from tunesmith.training.distributed import pick_device
+
+    run = runs.open_run(name)
+    config = runs.read_config(run)
+    recipe = get_recipe(config["recipe"])
+    codec = load_codec(run / runs.CODEC)
+    found = runs.find_checkpoint(run, checkpoint)
+    model = recipe.build_model(config["hparams"], codec)
+    weights = {k: v.float() if v.is_floating_point() else v for k, v in runs.load_weights(found).items()}
+    model.load_state_dict(weights)
+    model.to(device or pick_device()).eval()
+    return OpenModel(run, config, recipe, codec, model, found)
+
+
+def train(recipe: str, data: str | None = None, run: str | Path | None = None, steps: int | None = None,
+          minutes: float | None = None, epochs: float | None = None, settings: list[str] | None = None,
+          seed: int | None = None, resume: bool = False, progress: Listener | None = None) -> dict[str, Any]:
+    """Train `recipe` on `data` (a file, a folder or a bundled corpus; default: the recipe's)
+    into the run directory `run` (default runs/RECIPE-DATE-TIME), for a budget of steps, minutes or
+    epochs (default: the recipe's steps), with settings as "key=value" strings. With `resume`,
+    continue the run (default: the newest of the recipe). Returns the run, the step reached, the
+    outcome (finished, converged, stopped early, interrupted) and the best validation loss."""
+    from tunesmith.errors import UserError
+    from tunesmith.training.trainer import Budget, TrainingStopped, train_recipe
+
+    for name, value in (("steps", steps), ("minutes", minutes), ("epochs", epochs)):
+        if value is not None and value <= 0:
+            raise UserError(f"a budget of {value} {name}: it must be above 0")
+    with listening(progress):
+        try:
+            return train_recipe(recipe, data, None if run is None else Path(run), Budget(steps, minutes, epochs),
+                                settings or [], seed, resume)
+        except TrainingStopped as err:
+            raise UserError(str(err)) from None
+
+
+def generate(model: str | Path | OpenModel, request: SampleRequest | None = None, checkpoint: str = "best",
+             progress: Listener | None = None, echo: Callable[[str], None] | None = None) -> Samples:
+    """New material from a run or bundled model (a name, a path or an OpenModel), as `request`
+    asks, by the recipe's generator. Files go where `request.out` says; text with no `out` comes
+    back in the result's items (and, for one output, to `echo` as it is made)."""
+    opened = model if isinstance(model, OpenModel) else open_model(model, checkpoint)
+    with listening(progress):
+        return opened.recipe.generator.sample(opened, request or SampleRequest(), echo)
+
+
+def evaluate(model: str | Path | OpenModel, data: str | None = None, checkpoint: str = "best", samples: int = 8,
+             seed: int = 0, clip_seconds: float = 4.0, progress: Listener | None = None) -> dict[str, Any]:
+    """The loss of a run on its validation split (and test split, where the recipe holds one out)
+    or on `data`, and statistics of `samples` generated pieces or clips next to held-out or
+    training material; saved in the run as eval-step-N.json (not for a bundled model)."""
+    from tunesmith.evaluation import evaluate_model
+
+    opened = model if isinstance(model, OpenModel) else open_model(model, checkpoint)
+    with listening(progress):
+        return evaluate_model(opened, data, samples, seed, clip_seconds)
+
+
+def list_runs(folder: str | Path | None = None) -> list[dict[str, Any]]:
+    """One summary per run in `folder` (default runs/; a missing runs/ has none yet)."""
+    root = Path(folder) if folder is not None else Path("runs")
+    return runs.list_runs(root) if folder is not None or root.is_dir() else []
+
+
+def list_bundled_models() -> list[dict[str, Any]]:
+    """The models that ship with tunesmith, with what each makes."""
+    rows = runs.list_bundled_models()
+    for row in rows:
+        row["makes"] = f"{get_recipe(row['recipe']).domain.suffix} files like {row['data']}"
+    return rows
+
+
+def list_corpora() -> list[dict[str, Any]]:
+    """The bundled corpora (MIDI, text and audio) with their sizes."""
+    from tunesmith.corpus.audio import list_bundled_audio
+    from tunesmith.corpus.bundled import list_bundled
+
+    return list_bundled() + list_bundled_audio()
+
+
+def export_corpus(name: str, folder: str | Path, progress: Listener | None = None) -> None:
+    """Write a bundled corpus into a folder as files."""
+    from tunesmith.corpus.bundled import export_bundled
+
+    with listening(progress):
+        export_bundled(name, Path(folder))

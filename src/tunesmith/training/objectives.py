@@ -1,0 +1,154 @@
+"""Objectives: what a family of models learns by. An objective owns its optimizers, one training
+step, the validation metrics and which of them picks the best checkpoint, and any state carried
+from batch to batch; the trainer (trainer.py) owns everything else."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+# update(optimizer, loss) -> gradient norm: the trainer's backward pass, clipping, check for a
+# non-finite loss or gradient, and optimizer step
+Update = Callable[[torch.optim.Optimizer, torch.Tensor], float]
+# wrap(module, find_unused_parameters) -> module: DistributedDataParallel under torchrun, else the module
+Wrap = Callable[[nn.Module, bool], nn.Module]
+
+
+def adamw(model: nn.Module, hp: dict[str, Any]) -> torch.optim.AdamW:
+    """AdamW at the recipe's learning rate, with weight decay on weight matrices only (not on
+    biases, norms and embeddings' 1-d parameters)."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": hp["weight_decay"]},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=hp["lr"])
+
+
+class Objective:
+    """The base: one AdamW over the model. `best_metric` is the validation metric (lower is
+    better) that picks the best checkpoint and drives early stopping and annealing."""
+
+    best_metric = "loss"
+
+    def __init__(self, model: nn.Module, hp: dict[str, Any]):
+        self.model, self.hp = model, hp
+        self.optimizers = {"model": adamw(model, hp)}
+
+    def distribute(self, wrap: Wrap) -> None:
+        """Wrap the modules whose gradients processes must share (DDP)."""
+
+    def step(self, batch: tuple, step: int, update: Update) -> dict[str, float]:
+        """One training step on a batch; the metrics to log (train/NAME), "loss" among them."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def validate(self, windows: Any, max_tokens: int, batch_size: int,
+                 device: torch.device) -> tuple[dict[str, float], int]:
+        """The validation metrics over about the first max_tokens units of `windows`, and how many
+        units were scored."""
+        raise NotImplementedError
+
+    def state_dict(self) -> Any:
+        """What the objective carries from step to step (saved in checkpoints for exact resume)."""
+        return None
+
+    def load_state_dict(self, state: Any) -> None:
+        pass
+
+
+class LossOf(nn.Module):
+    """A model whose forward is its loss (and, when its state is carried, the state for the next
+    window): DistributedDataParallel syncs gradients of what goes through forward."""
+
+    def __init__(self, model: nn.Module, carry: bool):
+        super().__init__()
+        self.model, self.carry = model, carry
+
+    def forward(self, batch, state=None):
+        if self.carry:
+            return self.model.loss_with_state(batch, state)
+        return self.model.loss(batch), None
+
+
+class NextToken(Objective):
+    """Cross-entropy of the next token (RNNs, the Music Transformer, WaveNet): `model.loss(batch)`
+    is the mean in nats per predicted token of a batch of (inputs, targets[, condition])."""
+
+    carried = False
+
+    def __init__(self, model: nn.Module, hp: dict[str, Any], unscored: int = 0):
+        super().__init__(model, hp)
+        self.unscored = unscored  # leading targets of each window that the loss does not score
+        self.loss_module: nn.Module = LossOf(model, self.carried)
+        self.carried_state = None
+
+    def distribute(self, wrap: Wrap) -> None:
+        # a carried state leaves the learned initial state (h0) unused in most steps
+        self.loss_module = wrap(self.loss_module, self.carried)
+
+    def step(self, batch: tuple, step: int, update: Update) -> dict[str, float]:
+        loss, self.carried_state = self.loss_module(batch, self.carried_state)
+        grad_norm = update(self.optimizers["model"], loss)
+        return {"loss": loss.item(), "grad_norm": grad_norm}
+
+    @torch.no_grad()
+    def validate(self, windows: Any, max_tokens: int, batch_size: int,
+                 device: torch.device) -> tuple[dict[str, float], int]:
+        was_training = self.model.training
+        self.model.eval()
+        total, count, state = 0.0, 0, None
+        for batch, fresh in windows.sequential(max_tokens, batch_size):
+            batch = tuple(t.to(device) for t in batch)
+            if self.carried:
+                loss, state = self.model.loss_with_state(batch, None if fresh else state)
+            else:
+                loss = self.model.loss(batch)
+            n = batch[1][:, self.unscored:].numel()
+            total += loss.item() * n
+            count += n
+        self.model.train(was_training)
+        loss = total / count if count else float("nan")
+        return {"loss": loss, "bits": loss / math.log(2)}, count
+
+
+class CarriedState(NextToken):
+    """Next-token cross-entropy with the model's state carried from window to window of the same
+    rows (truncated backpropagation through time: char-rnn's runs of windows, SampleRNN's chunks),
+    through `model.loss_with_state(batch, state) -> (loss, detached state)`. The state starts
+    afresh where the windows say so (`windows.fresh(step)`), and is saved with each checkpoint."""
+
+    carried = True
+
+    def __init__(self, model: nn.Module, hp: dict[str, Any], windows: Any, unscored: int = 0):
+        super().__init__(model, hp, unscored)
+        self.windows = windows
+
+    def step(self, batch: tuple, step: int, update: Update) -> dict[str, float]:
+        if self.windows.fresh(step):
+            self.carried_state = None
+        return super().step(batch, step, update)
+
+    def state_dict(self) -> Any:
+        return self.carried_state
+
+    def load_state_dict(self, state: Any) -> None:
+        device = next(self.model.parameters()).device
+        self.carried_state = to_device(state, device)
+
+
+def to_device(state, device: torch.device):
+    """Nested tuples/lists of tensors (a carried model state) moved to a device; None stays None."""
+    if state is None or isinstance(state, torch.Tensor):
+        return None if state is None else state.to(device)
+    return type(state)(to_device(part, device) for part in state)
+
+
+def next_token(model: nn.Module, hp: dict[str, Any], windows: Any) -> Objective:
+    return NextToken(model, hp)
+
+
+def carried_state(model: nn.Module, hp: dict[str, Any], windows: Any) -> Objective:
+    return CarriedState(model, hp, windows)
