@@ -52,11 +52,6 @@ def parse_file(path: Path, data: bytes) -> Any:
     return score
 
 
-def read_piece(path: Path) -> Piece:
-    """One MIDI file; a UserError says why it cannot be used."""
-    return pieces_from_scores([parse_file(path, read_bytes(path))], [path.name])[0]
-
-
 class NoteCache:
     """The notes of a corpus's MIDI files by content (sha1 of the file's bytes), kept in one pack per
     corpus, CACHE/midi/SHA1-OF-THE-CORPUS-PATH-vN.pack, so that reading it again parses only files
