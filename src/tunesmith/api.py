@@ -80,6 +80,20 @@ def generate(model: str | Path | OpenModel, request: SampleRequest | None = None
         return opened.recipe.generator.sample(opened, request or SampleRequest(), echo)
 
 
+def interpolate(model: str | Path | OpenModel, first: str | Path, last: str | Path, steps: int = 5,
+                out: str | Path | None = None, start_bars: tuple[int | None, int | None] = (None, None),
+                plot: bool = False, checkpoint: str = "best") -> Samples:
+    """From MIDI file `first` to `last` in `steps` phrases through a VAE's latent space (see
+    generation.latent.interpolate): each phrase a file, and all of them joined, in the folder `out`."""
+    from tunesmith.errors import UserError
+
+    opened = model if isinstance(model, OpenModel) else open_model(model, checkpoint)
+    if not hasattr(opened.recipe.generator, "interpolate"):
+        raise UserError(f"{opened.run.name} is a {opened.recipe.name} run: interpolation needs a MusicVAE run "
+                        "(recipe music-vae)")
+    return opened.recipe.generator.interpolate(opened, first, last, steps, out, start_bars, plot)
+
+
 def evaluate(model: str | Path | OpenModel, data: str | None = None, checkpoint: str = "best", samples: int = 8,
              seed: int = 0, clip_seconds: float = 4.0, progress: Listener | None = None) -> dict[str, Any]:
     """The loss of a run on its validation split (and test split, where the recipe holds one out)

@@ -109,10 +109,30 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--checkpoint", default="best", help="best (default), last, or a step number")
     sample.add_argument("--format", choices=["wav", "flac", "mp3", "ogg"],
                         help="audio: the file format (default: --out's suffix, else wav)")
+    sample.add_argument("--bars", type=int, help="MusicVAE: bars of each output (phrases from the prior, chained)")
+    sample.add_argument("--similar-to", metavar="MIDI", help="MusicVAE: variations around this file's first phrase")
+    sample.add_argument("--similarity", type=float, default=0.8,
+                        help="MusicVAE, with --similar-to: 0 (anything) to 1 (the file itself); default 0.8")
     sample.add_argument("--out", metavar="PATH", help="a file (K outputs: name-1.ext, name-2.ext, ... beside "
                         "it) or a folder, made if missing, to write sample.ext or sample-1.ext, ... into: a "
                         "PATH ending in /, an existing folder, or with K outputs a PATH without a suffix. "
                         "Never overwrites (name-2.ext instead). Default: text to stdout, others to .")
+
+    interpolate = verbs.add_parser(
+        "interpolate", help="MusicVAE: from one MIDI phrase to another through the latent space",
+        epilog="examples:\n  tunesmith interpolate music-vae-folk a.mid b.mid --steps 7 --out blend/ --plot\n"
+               "  tunesmith interpolate RUN song.mid other.mid --start-bar 9 1",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    interpolate.add_argument("run", metavar="RUN", help="a MusicVAE run directory, or a bundled model name")
+    interpolate.add_argument("first", metavar="A.mid")
+    interpolate.add_argument("last", metavar="B.mid")
+    interpolate.add_argument("--steps", type=int, default=5, help="phrases from A to B, both ends included (default 5)")
+    interpolate.add_argument("--start-bar", type=int, nargs="+", metavar="K", help="the bar (from 1) where A's phrase "
+                             "begins, and B's if a second is given (default: the first bars that hold notes)")
+    interpolate.add_argument("--out", metavar="DIR", help="the folder for interpolation-1.mid ... and "
+                             "interpolation-all.mid (default: the current folder)")
+    interpolate.add_argument("--plot", action="store_true", help="a piano-roll PNG beside each MIDI file")
+    interpolate.add_argument("--checkpoint", default="best", help="best (default), last, or a step number")
 
     evaluate = verbs.add_parser("eval", help="loss of a run on its validation (and, for audio, test) split or on --data",
                                 epilog="examples:\n  tunesmith eval runs/char-rnn-20261121-101500\n"
@@ -188,7 +208,7 @@ def cmd_sample(args) -> int:
                             args.style, args.program, args.bpm, args.plot, args.format)
     request = SampleRequest(options, Length(args.length, args.seconds), args.num_outputs,
                             Strategy(args.temperature, args.top_k, args.top_p, args.argmax), args.beam, args.seed,
-                            args.out, args.sample_on_spaces)
+                            args.out, args.sample_on_spaces, args.bars, args.similar_to, args.similarity)
 
     def echo(text: str) -> None:
         sys.stdout.write(text)
@@ -203,6 +223,18 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_interpolate(args) -> int:
+    from tunesmith import api
+
+    starts = (args.start_bar or []) + [None, None]
+    if len(args.start_bar or []) > 2 or any(k is not None and k < 1 for k in starts):
+        raise UserError("--start-bar takes one or two bar numbers from 1 (A's, then B's)")
+    first_start, last_start = starts[0], starts[1] if args.start_bar and len(args.start_bar) > 1 else starts[0]
+    api.interpolate(args.run, args.first, args.last, args.steps, args.out, (first_start, last_start), args.plot,
+                    args.checkpoint)
+    return 0
+
+
 def cmd_eval(args) -> int:
     from tunesmith import api
 
@@ -214,6 +246,9 @@ def cmd_eval(args) -> int:
     rows = [("run", result["run"]), ("checkpoint", f"step {result['checkpoint_step']}"),
             ("data", f"{result['data']} ({result['split']})"), (f"{unit}s", f"{result['tokens']:,}"),
             (f"loss (nats/{unit})", f"{result['loss_nats']:.4f}"), (f"bits/{unit}", f"{result['bits_per_unit']:.4f}")]
+    for name in result.get("objective_metrics", []):
+        value = result[name]
+        rows.append((name.replace("_", " "), f"{value:.4f}" if isinstance(value, float) else f"{value:,}"))
     if result.get("nats_per_second") is not None:
         rows.append(("nats/second", f"{result['nats_per_second']:.2f}"))
     if "test" in result:
@@ -307,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verb:
         parser.print_help()
         return 2
-    commands = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "runs": cmd_runs, "corpus": cmd_corpus,
+    commands = {"train": cmd_train, "sample": cmd_sample, "interpolate": cmd_interpolate, "eval": cmd_eval, "runs": cmd_runs, "corpus": cmd_corpus,
                 "board": cmd_board}
     try:
         return commands[args.verb](args)

@@ -71,7 +71,8 @@ def split_scores(opened: Any, items: list[Any]) -> dict[str, Any] | None:
     if not count:
         return None
     extra = {name: value for name, value in metrics.items() if name not in ("loss", "bits")}
-    return {"tokens": count, "loss_nats": metrics["loss"], "bits_per_unit": metrics["bits"], **extra}
+    return {"tokens": count, "loss_nats": metrics["loss"], "bits_per_unit": metrics["bits"], **extra,
+            "objective_metrics": sorted(extra)}
 
 
 def save(opened: Any, result: dict[str, Any]) -> None:

@@ -18,8 +18,10 @@ from tunesmith.models.music_transformer import DEFAULTS as MT
 from tunesmith.models.music_transformer import MusicTransformer
 from tunesmith.models.rnn import CELLS, RNNLanguageModel
 from tunesmith.generation.autoregressive import AUTOREGRESSIVE
-from tunesmith.training.data import chunk_windows, token_windows
-from tunesmith.training.objectives import CarriedState, Objective, carried_state, next_token
+from tunesmith.generation.latent import LATENT
+from tunesmith.models.music_vae import DEFAULTS as MVAE
+from tunesmith.training.data import chunk_windows, phrase_windows, token_windows
+from tunesmith.training.objectives import CarriedState, Objective, carried_state, elbo, next_token
 
 
 @dataclass(frozen=True)
@@ -265,6 +267,37 @@ def audio_recipe(name: str, summary: str, example: str, build_model: Callable[[d
                   params={**AUDIO_PARAMS, **params}, make_windows=chunk_windows(lookback), **fields)
 
 
+def metre(key: str, text: str) -> tuple[int, int] | None:
+    """The (numerator, denominator) of a N/D metre setting, None for "data"."""
+    if text == "data":
+        return None
+    numerator, sep, denominator = text.partition("/")
+    if not (sep and numerator.isdigit() and denominator in ("1", "2", "4", "8", "16") and 0 < int(numerator) <= 32):
+        raise UserError(f"setting {key}={text}: give data, or a time signature such as 4/4, 3/4 or 6/8")
+    return int(numerator), int(denominator)
+
+
+def fit_bars_codec(items: list[Any], hp: dict[str, Any]) -> Codec:
+    """Phrases in the corpus's most common metre, or the one the setting `metre` names."""
+    given = metre("metre", hp["metre"])
+    if given is None:
+        return CODECS["bars"].fit(items, kind=hp["kind"], bars=hp["bars"])
+    return CODECS["bars"](kind=hp["kind"], bars=hp["bars"], metre=given)
+
+
+def build_music_vae(hp: dict[str, Any], codec: Codec) -> nn.Module:
+    """Magenta's flat decoder for short phrases, its hierarchical one (a conductor) for long
+    phrases and for trios, unless the setting `decoder` says which."""
+    from tunesmith.models.music_vae import MusicVAE
+
+    hierarchical = hp["decoder"] == "hierarchical" or (hp["decoder"] == "auto" and (codec.bars > 4 or codec.tracks > 1))
+    return MusicVAE(codec.class_counts, codec.phrase_steps, codec.bars, hierarchical, z_size=hp["z_size"],
+                    encoder_size=hp["encoder_size"], encoder_layers=hp["encoder_layers"],
+                    decoder_size=hp["decoder_size"], decoder_layers=hp["decoder_layers"],
+                    conductor_size=hp["conductor_size"], conductor_layers=hp["conductor_layers"],
+                    embedding_size=hp["embedding_size"], dropout=hp["dropout"])
+
+
 def build_samplernn(hp: dict[str, Any], codec: Codec) -> nn.Module:
     from tunesmith.models.samplernn import SampleRNN
 
@@ -365,6 +398,37 @@ RECIPES: dict[str, Recipe] = {
              "codec": Param("performance", "event vocabulary", ("performance", "miditok")),
              "tokenization": Param("REMI", "miditok tokenization when codec=miditok (REMI, TSD, MIDILike...)")},
             make_codec=fit_transformer_codec, build_model=build_music_transformer, objective=next_token),
+        midi_recipe(
+            "music-vae", "a latent space of short phrases of bars: sample, interpolate, vary (MusicVAE)",
+            "tunesmith train music-vae --data tunes/ --set kind=melody --set bars=2 --minutes 30", "folk", "bars",
+            {"kind": Param("melody", "what a phrase holds: melody (90 classes a step), drums (9 drum classes, 512 sets) "
+                                     "or trio (melody, bass and drums of a multi-track file)", ("melody", "drums", "trio")),
+             "bars": Param(2, "bars a phrase holds (Magenta: 2 or 16)"),
+             "metre": Param("data", "the time signature of the phrases: data (the corpus's most common) or N/D, "
+                                    "e.g. 4/4; files in another are left out", check=metre),
+             "decoder": Param("auto", "flat LSTM, or hierarchical (a conductor RNN per bar); auto: hierarchical for "
+                                      "more than 4 bars and for trios", ("auto", "flat", "hierarchical")),
+             "z_size": Param(MVAE["z_size"], "latent dimensions"),
+             "encoder_size": Param(MVAE["encoder_size"], "units of the bidirectional encoder LSTM, each way"),
+             "encoder_layers": Param(MVAE["encoder_layers"], "encoder LSTM layers"),
+             "decoder_size": Param(MVAE["decoder_size"], "units of the decoder LSTM"),
+             "decoder_layers": Param(MVAE["decoder_layers"], "decoder LSTM layers"),
+             "conductor_size": Param(MVAE["conductor_size"], "units of the conductor LSTM (hierarchical)"),
+             "conductor_layers": Param(MVAE["conductor_layers"], "conductor LSTM layers (hierarchical)"),
+             "embedding_size": Param(MVAE["embedding_size"], "size of each track's class embedding"),
+             "dropout": Param(MVAE["dropout"], "dropout in the LSTMs"),
+             "preset": Param("reconstruction", "the KL term: reconstruction (max_beta 0.2, 48 free bits: faithful "
+                                               "reconstructions, smooth interpolations), sampling (max_beta 0.5, no free "
+                                               "bits: samples from the prior like the corpus) or custom (the two "
+                                               "settings below)", ("reconstruction", "sampling", "custom")),
+             "max_beta": Param(0.2, "the KL weight's final value (preset=custom)"),
+             "free_bits": Param(48.0, "bits of KL per phrase that cost nothing (preset=custom)"),
+             "beta_rate": Param(0.999, "the KL weight rises as (1 - beta_rate^step) * max_beta: 0.999 reaches 95% "
+                                       "of it by step 3000 (Magenta's 0.99999 needs 300,000 steps)"),
+             "lr": Param(1e-3, "peak learning rate of AdamW"),
+             "eval_tokens": Param(32_000, "at most this many steps of validation phrases per evaluation")},
+            default_steps=3000, make_codec=fit_bars_codec, build_model=build_music_vae,
+            make_windows=phrase_windows, objective=elbo, generator=LATENT),
         audio_recipe(
             name="wavenet",
             summary="WaveNet on raw audio: dilated causal convolutions, fast generation with conv queues",

@@ -1,5 +1,6 @@
 """Codecs: reversible mappings between a domain item and a token sequence, saved with a run."""
 
+from tunesmith.codecs.bars import BarsCodec
 from tunesmith.codecs.base import CODECS, Codec, load_codec
 from tunesmith.codecs.chars import CharCodec
 from tunesmith.codecs.drums import DrumsCodec
@@ -9,5 +10,5 @@ from tunesmith.codecs.performance import PerformanceCodec
 from tunesmith.codecs.polyphony import PolyphonyCodec
 from tunesmith.codecs.quantize import QuantizeCodec
 
-__all__ = ["CODECS", "Codec", "CharCodec", "DrumsCodec", "MelodyCodec", "MiditokCodec", "PerformanceCodec",
-           "PolyphonyCodec", "QuantizeCodec", "load_codec"]
+__all__ = ["CODECS", "Codec", "BarsCodec", "CharCodec", "DrumsCodec", "MelodyCodec", "MiditokCodec",
+           "PerformanceCodec", "PolyphonyCodec", "QuantizeCodec", "load_codec"]

@@ -127,6 +127,9 @@ def sample(loaded: Any, request: SampleRequest, echo: Callable[[str], None] | No
     which comes back in the result; with `echo`, a single text output also goes to it as it is
     made. Audio is written block by block as it is generated, so its items are not kept."""
     request.check()
+    for value, what in ((request.similar_to, "phrases similar to a file"), (request.bars, "a length in bars")):
+        if value:
+            raise UserError(f"{what}: only a MusicVAE run makes those; this is a {loaded.recipe.name} run")
     options, strategy, out, num_outputs = request.options, request.strategy, request.out, request.num_outputs
     codec, domain, model = loaded.codec, loaded.recipe.domain, loaded.model
     context, prefix = domain.context(codec, options)

@@ -22,6 +22,9 @@ class SampleRequest:
     seed: int | None = None
     out: str | Path | None = None  # a file or a folder (media.files.output_paths); None: the current folder, text to the caller
     sample_on_spaces: bool = False
+    bars: int | None = None  # a VAE: how many bars (default: the model's phrase)
+    similar_to: str | Path | None = None  # a VAE: variations around this MIDI file's encoding
+    similarity: float = 0.8  # ... from 0 (anything) to 1 (the file itself)
 
     def check(self) -> None:
         self.strategy.check()

@@ -69,7 +69,7 @@ def names_folder(out: str | Path, count: int = 1) -> bool:
             or (count > 1 and not Path(text).suffix))
 
 
-def output_paths(out: str | Path | None, count: int, suffix: str) -> list[Path]:
+def output_paths(out: str | Path | None, count: int, suffix: str, stem: str = OUTPUT_STEM) -> list[Path]:
     """Where `count` outputs go (default: the current folder). Into a folder (see names_folder;
     made if missing): sample.ext for one output, sample-1.ext, sample-2.ext, ... for several.
     To a file: that name (`suffix` added when it has none), or name-1.ext, name-2.ext, ... beside
@@ -77,7 +77,7 @@ def output_paths(out: str | Path | None, count: int, suffix: str) -> list[Path]:
     out = "." if out is None else str(out)
     path = Path(out).expanduser()
     if names_folder(out, count):
-        folder, stem = path, OUTPUT_STEM
+        folder = path
     else:
         folder, stem, suffix = path.parent, path.stem, path.suffix or suffix
     try:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from tunesmith.codecs.base import Codec
-from tunesmith.errors import UserError
+from tunesmith.errors import UserError, info
 
 TOKEN_CACHE_VERSION = 1  # raise when the token cache's key or file format changes
 
@@ -284,3 +284,64 @@ def chunk_windows(lookback: Callable[[dict[str, Any]], int | None]):
         return windows
 
     return make
+
+
+class PhraseWindows:
+    """Phrases of bars (a MusicVAE's examples, codecs/bars.py), int64 [count, steps, tracks], each a
+    whole example: a step's batch is a slice of a seeded permutation per epoch, a pure function of
+    (seed, step) as for token windows."""
+
+    carry = False
+
+    def __init__(self, phrases: torch.Tensor, files: int):
+        self.phrases, self.files, self.count = phrases, files, len(phrases)
+
+    def describe(self, codec: Codec) -> str:
+        return f"{self.count:,} phrases of {codec.bars} bars from {self.files:,} files"
+
+    def steps_per_epoch(self, global_batch: int) -> int:
+        return max(1, self.count // global_batch)
+
+    def batch(self, step: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> tuple[torch.Tensor]:
+        global_batch = batch_size * world_size
+        epoch, position = divmod(step, self.steps_per_epoch(global_batch))
+        order = torch.randperm(self.count, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+        first = position * global_batch + rank * batch_size
+        return (self.phrases[order[torch.arange(first, first + batch_size) % self.count]],)
+
+    def fresh(self, step: int) -> bool:
+        return True
+
+    def sequential(self, max_tokens: int, batch_size: int):
+        """Validation batches in order: the first phrases holding about max_tokens steps."""
+        phrases = self.phrases[: max(1, -(-max_tokens // self.phrases.shape[1]))]
+        for first in range(0, len(phrases), batch_size):
+            yield (phrases[first: first + batch_size],), True
+
+
+def phrase_windows(codec: Any, items: list[Any], hp: dict[str, Any], training: bool) -> PhraseWindows | None:
+    """make_windows of a MusicVAE recipe: every phrase of the pieces (`codec.phrases`), with a line
+    saying how many came from how many files; for training, a UserError when they do not fill
+    one batch (none for validation: None)."""
+    phrases, named, other_metre = [], set(), set()  # files by name: transposed copies keep theirs
+    for piece in items:
+        if not codec.in_metre(piece):
+            other_metre.add(piece.name)
+            continue
+        found = codec.phrases(piece)
+        phrases += found
+        if found:
+            named.add(piece.name)
+    files = len(named)
+    split = "training" if training else "validation"
+    left_out = (f" ({len(other_metre):,} files in another metre than {codec.metre[0]}/{codec.metre[1]} left out)"
+                if other_metre else "")
+    info(f"{split} split: {len(phrases):,} phrases of {codec.bars} bars ({codec.kind}) from {files:,} of "
+         f"{len({piece.name for piece in items}):,} files{left_out}")
+    if training and len(phrases) < hp["batch_size"]:
+        raise UserError(f"the training split has {len(phrases)} {codec.bars}-bar {codec.kind} phrases from {files} "
+                        f"files, fewer than one batch ({hp['batch_size']}); add MIDI files with whole bars of "
+                        f"{codec.kind}, or lower the setting batch_size")
+    if not phrases:
+        return None
+    return PhraseWindows(torch.from_numpy(np.stack(phrases)).long(), files)

@@ -152,3 +152,91 @@ def next_token(model: nn.Module, hp: dict[str, Any], windows: Any) -> Objective:
 
 def carried_state(model: nn.Module, hp: dict[str, Any], windows: Any) -> Objective:
     return CarriedState(model, hp, windows)
+
+
+# -- the ELBO of a variational autoencoder (MusicVAE) ---------------------------------------------
+
+# what `preset` sets: "sampling" keeps the posterior close to the prior, so that phrases drawn from
+# N(0, I) sound like the corpus (Magenta's low-KL models); "reconstruction" lets each phrase keep
+# `free_bits` of information without cost under a lighter weight, for faithful reconstructions and
+# smooth interpolations (its high-KL models); "custom" takes the max_beta and free_bits settings
+KL_PRESETS = {"sampling": {"max_beta": 0.5, "free_bits": 0.0}, "reconstruction": {"max_beta": 0.2, "free_bits": 48.0}}
+
+
+def kl_weight(step: int, max_beta: float, beta_rate: float) -> float:
+    """The KL term's weight at a step: (1 - beta_rate^step) * max_beta, rising from 0 to max_beta
+    (Magenta's schedule)."""
+    return (1.0 - beta_rate ** step) * max_beta
+
+
+def kl_cost(kl: torch.Tensor, free_bits: float) -> torch.Tensor:
+    """The KL of each phrase [batch] in nats less the free bits it may keep without cost, never
+    below zero (free bits: Kingma et al. 2016, as MusicVAE applies them to the whole code)."""
+    return torch.clamp(kl - free_bits * math.log(2), min=0.0)
+
+
+class ELBO(Objective):
+    """The negative evidence lower bound of a VAE, per phrase: the reconstruction's negative log
+    likelihood plus the KL of the posterior from the prior, weighted by `kl_weight` and less the
+    free bits in training (`model.loss_terms(phrases)` gives nll, kl and accuracy per phrase).
+    Validation reports the true bound (weight 1, no free bits) as `loss`, which picks the best
+    checkpoint, with its nll and kl; the reconstruction accuracy (the share of steps whose every
+    track is right) teacher-forced (`accuracy`), written freely from the mean z with the likeliest
+    class at each step (`sampled_accuracy`) and the same from z = 0 (`z0_accuracy`: what the
+    decoder makes without the code; far below `sampled_accuracy` unless the posterior collapsed);
+    and how many latent dimensions are in use (`active_dims`: mean KL above ACTIVE_NATS)."""
+
+    ACTIVE_NATS = 0.01
+
+    def __init__(self, model: nn.Module, hp: dict[str, Any]):
+        super().__init__(model, hp)
+        preset = KL_PRESETS.get(hp["preset"], {"max_beta": hp["max_beta"], "free_bits": hp["free_bits"]})
+        self.max_beta, self.free_bits, self.beta_rate = preset["max_beta"], preset["free_bits"], hp["beta_rate"]
+        self.loss_module: nn.Module = model
+
+    def distribute(self, wrap: Wrap) -> None:
+        self.loss_module = wrap(self.model, False)
+
+    def step(self, batch: tuple, step: int, update: Update) -> dict[str, float]:
+        (phrases,) = batch
+        terms = self.loss_module(phrases)
+        beta = kl_weight(step, self.max_beta, self.beta_rate)
+        loss = (terms["nll"] + beta * kl_cost(terms["kl"], self.free_bits)).mean()
+        grad_norm = update(self.optimizers["model"], loss)
+        return {"loss": loss.item(), "nll": terms["nll"].mean().item(), "kl": terms["kl"].mean().item(),
+                "beta": beta, "accuracy": terms["accuracy"].mean().item(), "grad_norm": grad_norm}
+
+    @torch.no_grad()
+    def validate(self, windows: Any, max_tokens: int, batch_size: int,
+                 device: torch.device) -> tuple[dict[str, float], int]:
+        """Means over about max_tokens steps' worth of phrases; the count is of phrases."""
+        was_training = self.model.training
+        self.model.eval()
+        sums, count, kl_per_dimension = {"nll": 0.0, "kl": 0.0, "accuracy": 0.0, "sampled_accuracy": 0.0,
+                                         "z0_accuracy": 0.0}, 0, 0.0
+        for (phrases,), _ in windows.sequential(max_tokens, batch_size):
+            phrases = phrases.to(device)
+            terms = self.model.loss_terms(phrases)
+            mu, _ = self.model.encode(phrases)
+            terms["sampled_accuracy"] = step_accuracy(self.model.decode(mu, argmax=True), phrases)
+            terms["z0_accuracy"] = step_accuracy(self.model.decode(torch.zeros_like(mu), argmax=True), phrases)
+            for name in sums:
+                sums[name] += terms[name].sum().item()
+            kl_per_dimension = kl_per_dimension + self.model.kl_per_dimension(phrases).sum(0)
+            count += len(phrases)
+        self.model.train(was_training)
+        if not count:
+            return {"loss": float("nan"), "bits": float("nan")}, 0
+        means = {name: total / count for name, total in sums.items()}
+        active = int((kl_per_dimension / count > self.ACTIVE_NATS).sum())
+        loss = means["nll"] + means["kl"]
+        return {"loss": loss, "bits": loss / math.log(2), **means, "active_dims": active}, count
+
+
+def step_accuracy(decoded: torch.Tensor, phrases: torch.Tensor) -> torch.Tensor:
+    """Per phrase [batch], the share of steps whose every track's class is right."""
+    return (decoded == phrases).all(-1).float().mean(1)
+
+
+def elbo(model: nn.Module, hp: dict[str, Any], windows: Any) -> Objective:
+    return ELBO(model, hp)
