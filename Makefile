@@ -55,6 +55,9 @@ demo: install
 	@echo "== a chorale continuation from the bundled Music Transformer =="
 	$(BIN)/tunesmith sample transformer-chorales --primer src/tunesmith/primers/chorale.mid --seconds 20 \
 		--program 19 --temperature 0.9 --plot --out out/demo/chorale.mid
+	@echo "== from one jig to another through the bundled MusicVAE's latent space (out/demo/interpolation/) =="
+	$(BIN)/tunesmith interpolate music-vae-folk src/tunesmith/primers/jig-a.mid src/tunesmith/primers/jig-b.mid \
+		--steps 5 --plot --out out/demo/interpolation/
 	@echo "== a few seconds of raw audio from the bundled SampleRNN (trained on rendered chorales) =="
 	$(BIN)/tunesmith sample samplernn-chorales --seconds 4 --temperature 0.95 --out out/demo/samplernn.wav
 	@echo "== written to out/demo/ (MIDI files open in any DAW; PNGs are piano rolls; WAVs play anywhere) =="
@@ -72,6 +75,7 @@ bench: install
 	$(BIN)/python benchmarks/samplernn_generation.py
 	$(BIN)/python benchmarks/audio_training.py --minutes 4
 	$(BIN)/python benchmarks/melody_quality.py --corpus tunes --minutes 5,10,20
+	$(BIN)/python benchmarks/music_vae.py --steps 15000
 	@if [ -n "$(NANOGPT)" ] && [ -n "$(TEXT)" ]; then \
 		$(BIN)/python benchmarks/text_vs_nanogpt.py --text "$(TEXT)" --nanogpt "$(NANOGPT)" --minutes 5; \
 	else echo "text_vs_nanogpt skipped: give TEXT=a-1MB-text.txt NANOGPT=a-nanoGPT-checkout"; fi

@@ -40,7 +40,7 @@ def main() -> None:
         result = api.evaluate(run, samples=0)
         keys = ("accuracy", "sampled_accuracy", "z0_accuracy", "kl", "nll", "active_dims")
         print(json.dumps({
-            "benchmark": "music_vae", "data": args.data, "settings": args.set, "minutes": args.minutes,
+            "benchmark": "music_vae", "data": args.data, "settings": args.set, "minutes": None if args.steps else args.minutes,
             "steps": trained["step"], "outcome": trained["outcome"], "train_seconds": round(seconds, 1),
             "parameters": runs.read_config(run)["parameters"], "heldout_phrases": result["tokens"],
             "negative_elbo_nats": round(result["loss_nats"], 3),

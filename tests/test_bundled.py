@@ -41,3 +41,28 @@ def test_bundled_samplernn_writes_audio(tmp_path):
     samples, rate = soundfile.read(tmp_path / "clip.wav")
     assert rate == 16000 and len(samples) == 8000
     assert 0.001 < np.sqrt(np.mean(samples ** 2)) < 0.9  # sound, neither silence nor a clipped wall
+
+
+def test_bundled_music_vae_interpolates_the_demo_jigs(tmp_path):
+    """`make demo`'s interpolation: five 2-bar 6/8 phrases from one bundled jig to the other, whose
+    ends reconstruct the two jigs closely (the bundled model's reconstruction accuracy)."""
+    import numpy as np
+
+    from tunesmith import api
+    from tunesmith.notes import read_midi
+
+    run = runs.open_run("music-vae-folk")
+    assert (run / "TRAINED.md").read_text().count("tunesmith train music-vae") == 1
+    assert (runs.find_checkpoint(run)["path"] / runs.WEIGHTS).stat().st_size < 8_000_000
+    primers = runs.PRETRAINED_DIR.parent / "primers"
+    done = run_command(*TUNESMITH, "interpolate", "music-vae-folk", str(primers / "jig-a.mid"),
+                       str(primers / "jig-b.mid"), "--steps", "5", "--plot", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert len(list(tmp_path.glob("interpolation-*.mid"))) == 6 and len(list(tmp_path.glob("*.png"))) == 6
+    codec = api.open_model("music-vae-folk").codec
+    for primer, end in (("jig-a.mid", 1), ("jig-b.mid", 5)):
+        original, _ = codec.first_phrase(read_midi(primers / primer))
+        made, _ = codec.first_phrase(read_midi(tmp_path / f"interpolation-{end}.mid"))
+        assert np.mean(original == made) >= 0.75, primer  # most steps of each jig come back
+    joined = read_midi(tmp_path / "interpolation-all.mid")
+    assert joined.time_signature == (6, 8) and abs(joined.beats - 5 * 6) <= 3  # five 2-bar phrases of 6/8

@@ -417,12 +417,12 @@ RECIPES: dict[str, Recipe] = {
              "conductor_layers": Param(MVAE["conductor_layers"], "conductor LSTM layers (hierarchical)"),
              "embedding_size": Param(MVAE["embedding_size"], "size of each track's class embedding"),
              "dropout": Param(MVAE["dropout"], "dropout in the LSTMs"),
-             "preset": Param("reconstruction", "the KL term: reconstruction (max_beta 0.2, 48 free bits: faithful "
+             "preset": Param("reconstruction", "the KL term: reconstruction (max_beta 0.2, 96 free bits: faithful "
                                                "reconstructions, smooth interpolations), sampling (max_beta 0.5, no free "
                                                "bits: samples from the prior like the corpus) or custom (the two "
                                                "settings below)", ("reconstruction", "sampling", "custom")),
              "max_beta": Param(0.2, "the KL weight's final value (preset=custom)"),
-             "free_bits": Param(48.0, "bits of KL per phrase that cost nothing (preset=custom)"),
+             "free_bits": Param(96.0, "bits of KL per phrase that cost nothing (preset=custom)"),
              "beta_rate": Param(0.999, "the KL weight rises as (1 - beta_rate^step) * max_beta: 0.999 reaches 95% "
                                        "of it by step 3000 (Magenta's 0.99999 needs 300,000 steps)"),
              "lr": Param(1e-3, "peak learning rate of AdamW"),

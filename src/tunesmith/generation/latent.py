@@ -26,6 +26,14 @@ def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def draw_codes(model: torch.nn.Module, count: int, seed: int | None) -> tuple[torch.Tensor, torch.Generator]:
+    """`count` codes z ~ N(0, I) on the model's device, drawn on the CPU so that a seed gives the
+    same codes on any device, and a generator on the model's device for decoding."""
+    codes = make_generator(torch.device("cpu"), seed)
+    z = torch.randn(count, model.z_size, generator=codes).to(model_device(model))
+    return z, make_generator(model_device(model), None if seed is None else seed + 1)
+
+
 def refuse(request: SampleRequest) -> None:
     """The parts of a request that mean nothing to a VAE, each refused in one line."""
     options = request.options
@@ -94,9 +102,7 @@ def sample(opened: Any, request: SampleRequest, echo: Callable[[str], None] | No
         raise UserError("the number of bars must be 1 or more")
     chained = math.ceil(bars / codec.bars)
     paths = output_paths(request.out, request.num_outputs, opened.recipe.domain.suffix)
-    generator = make_generator(torch.device("cpu"), request.seed)
-    count = request.num_outputs * chained
-    z = torch.randn(count, model.z_size, generator=generator).to(model_device(model))
+    z, generator = draw_codes(model, request.num_outputs * chained, request.seed)
     qpm, program = 120.0, 0
     if request.similar_to:
         if not 0 <= request.similarity <= 1:
@@ -152,8 +158,7 @@ def make_preview(domain: Any, codec: Any, run: Path, seed: int, hp: dict[str, An
     def preview(model: torch.nn.Module, step: int, writer) -> None:
         was_training = model.training
         model.eval()
-        generator = make_generator(torch.device("cpu"), seed + step)
-        z = torch.randn(1, model.z_size, generator=generator).to(model_device(model))
+        z, generator = draw_codes(model, 1, seed + step)
         phrase = model.decode(z, generator=generator)[0].cpu().numpy()
         model.train(was_training)
         (run / runs.SAMPLES).mkdir(exist_ok=True)
@@ -168,8 +173,7 @@ def unprimed(opened: Any, count: int, length: int, seed: int) -> list[Any]:
     codec, model = opened.codec, opened.model
     chained = max(1, round(length / (codec.phrase_steps * codec.tracks)))
     info(f"generating {count} pieces of {chained} phrases ({chained * codec.bars} bars) for the statistics")
-    generator = make_generator(torch.device("cpu"), seed)
-    z = torch.randn(count * chained, model.z_size, generator=generator).to(model_device(model))
+    z, generator = draw_codes(model, count * chained, seed)
     phrases = model.decode(z, generator=generator).cpu().reshape(count, -1, codec.tracks)
     return [codec.decode(row.numpy()) for row in phrases]
 

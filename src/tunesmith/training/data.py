@@ -295,6 +295,7 @@ class PhraseWindows:
 
     def __init__(self, phrases: torch.Tensor, files: int):
         self.phrases, self.files, self.count = phrases, files, len(phrases)
+        self.seq_len = phrases.shape[1]  # grid steps a phrase holds (what the progress bar's rate counts)
 
     def describe(self, codec: Codec) -> str:
         return f"{self.count:,} phrases of {codec.bars} bars from {self.files:,} files"

@@ -160,7 +160,9 @@ def carried_state(model: nn.Module, hp: dict[str, Any], windows: Any) -> Objecti
 # N(0, I) sound like the corpus (Magenta's low-KL models); "reconstruction" lets each phrase keep
 # `free_bits` of information without cost under a lighter weight, for faithful reconstructions and
 # smooth interpolations (its high-KL models); "custom" takes the max_beta and free_bits settings
-KL_PRESETS = {"sampling": {"max_beta": 0.5, "free_bits": 0.0}, "reconstruction": {"max_beta": 0.2, "free_bits": 48.0}}
+# (96 free bits against 48 measured 0.731 free-running accuracy against 0.711, and 0.841 against
+# 0.814 teacher-forced, on 2-bar folk melodies after 4 minutes: benchmarks/music_vae.py)
+KL_PRESETS = {"sampling": {"max_beta": 0.5, "free_bits": 0.0}, "reconstruction": {"max_beta": 0.2, "free_bits": 96.0}}
 
 
 def kl_weight(step: int, max_beta: float, beta_rate: float) -> float:

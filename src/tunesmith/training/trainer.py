@@ -146,7 +146,7 @@ class Trainer:
         main = self.group.is_main
         writer = SummaryWriter(str(self.run), purge_step=self.step or None) if main else None
         bar = Bar(self.run.name, self.total_steps, "step", initial=self.step, lasting=True, silent=not main)
-        tokens_per_step = self.hp["batch_size"] * self.hp["seq_len"] * self.group.world_size
+        tokens_per_step = self.hp["batch_size"] * self.train_data.seq_len * self.group.world_size
         smoothed, val_loss, outcome, first_step = None, None, "finished", self.step
         try:
             with Interrupt() as interrupt:
