@@ -76,6 +76,7 @@ bench: install
 	$(BIN)/python benchmarks/audio_training.py --minutes 4
 	$(BIN)/python benchmarks/melody_quality.py --corpus tunes --minutes 5,10,20
 	$(BIN)/python benchmarks/music_vae.py --steps 15000
+	$(BIN)/python benchmarks/render.py
 	@if [ -n "$(NANOGPT)" ] && [ -n "$(TEXT)" ]; then \
 		$(BIN)/python benchmarks/text_vs_nanogpt.py --text "$(TEXT)" --nanogpt "$(NANOGPT)" --minutes 5; \
 	else echo "text_vs_nanogpt skipped: give TEXT=a-1MB-text.txt NANOGPT=a-nanoGPT-checkout"; fi

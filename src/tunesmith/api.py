@@ -106,6 +106,40 @@ def evaluate(model: str | Path | OpenModel, data: str | None = None, checkpoint:
         return evaluate_model(opened, data, samples, seed, clip_seconds)
 
 
+def render(files: list[str | Path], out: str | Path | None = None, soundfont: str | Path | None = None,
+           program: str | int | None = None, effects: str = "none", audio_format: str = "wav",
+           sample_rate: int = 44100, progress: Listener | None = None) -> list[Path]:
+    """MIDI files to audio through FluidSynth and a SoundFont (default: a General MIDI one on the
+    system), every non-drum track played by `program` (a number or a General MIDI name) if given,
+    with an effects preset (none, room, ambient), peak-normalized, into the folder `out` (default:
+    the current one) as NAME.FORMAT, never over an existing file. Returns the files written."""
+    from tunesmith.errors import UserError, info
+    from tunesmith.media.audio import AUDIO_FORMATS
+    from tunesmith.media.files import free_path, output_paths
+    from tunesmith.media.render import EFFECTS, find_soundfont, program_number, render_midi
+    from tunesmith.progress import Bar
+
+    if audio_format not in AUDIO_FORMATS:
+        raise UserError(f"format {audio_format!r}: choose one of {', '.join(AUDIO_FORMATS)}")
+    if effects not in EFFECTS:
+        raise UserError(f"effects {effects!r}: choose one of {', '.join(EFFECTS)}")
+    if not 8000 <= sample_rate <= 192000:
+        raise UserError(f"sample rate {sample_rate}: give 8000 to 192000 Hz")
+    chosen = program_number(program) if program is not None else None
+    font = Path(soundfont).expanduser() if soundfont else find_soundfont()
+    if not font.is_file():
+        raise UserError(f"no such SoundFont: {font}; give a .sf2 or .sf3 file")
+    folder = output_paths(f"{Path('.' if out is None else out)}/", 1, "." + audio_format)[0].parent
+    written = []
+    with listening(progress), Bar("rendering", len(files), "file") as bar:
+        for midi in files:
+            path = free_path(folder / f"{Path(midi).stem}.{audio_format}")
+            written.append(render_midi(midi, path, sample_rate, font, chosen, effects, normalize=True))
+            info(f"wrote {path}")
+            bar.update(1)
+    return written
+
+
 def list_runs(folder: str | Path | None = None) -> list[dict[str, Any]]:
     """One summary per run in `folder` (default runs/; a missing runs/ has none yet)."""
     root = Path(folder) if folder is not None else Path("runs")

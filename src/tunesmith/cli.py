@@ -102,7 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--no-primer-in-output", action="store_true", help="leave the primer out of the result")
     sample.add_argument("--style", help="MIDI and audio: the style to ask for (a corpus sub-folder name; audio: "
                         "a WaveNet trained with styles, default its first)")
-    sample.add_argument("--program", type=int, help="music: General MIDI program 0-127 of the output")
+    sample.add_argument("--program", help="music: the General MIDI program of the output, by number (0-127) or "
+                        "name (\"Pad 2 (warm)\"; see tunesmith render --list-programs)")
+    sample.add_argument("--render", action="store_true", help="MIDI: also render each output to a WAV file beside "
+                        "it, through a General MIDI SoundFont (see tunesmith render)")
+    sample.add_argument("--effects", choices=["none", "room", "ambient"], default="none",
+                        help="with --render: the effects preset (default none)")
     sample.add_argument("--bpm", type=float, help="music: tempo of the output (default: the primer's, or 120)")
     sample.add_argument("--plot", action="store_true", help="music: write a piano-roll PNG beside each MIDI file")
     sample.add_argument("--seed", type=int, help="makes the output repeatable")
@@ -133,6 +138,25 @@ def build_parser() -> argparse.ArgumentParser:
                              "interpolation-all.mid (default: the current folder)")
     interpolate.add_argument("--plot", action="store_true", help="a piano-roll PNG beside each MIDI file")
     interpolate.add_argument("--checkpoint", default="best", help="best (default), last, or a step number")
+
+    render = verbs.add_parser(
+        "render", help="MIDI files to audio through a SoundFont, with an instrument and effects of your choice",
+        epilog="examples:\n  tunesmith render song.mid --program \"Pad 2 (warm)\" --effects ambient --out audio/\n"
+               "  tunesmith render songs/*.mid --soundfont MyFont.sf2 --format flac --sample-rate 48000\n"
+               "  tunesmith render --list-programs",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    render.add_argument("files", nargs="*", metavar="FILE.mid")
+    render.add_argument("--soundfont", metavar="SF2", help="a .sf2 or .sf3 SoundFont (default: a General MIDI one "
+                        "on the system, or $TUNESMITH_SOUNDFONT)")
+    render.add_argument("--program", metavar="N|NAME", help="play every non-drum track with this General MIDI "
+                        "program, by number (0-127) or name")
+    render.add_argument("--effects", choices=["none", "room", "ambient"], default="none",
+                        help="none; room (FluidSynth's reverb); ambient (FluidSynth's reverb and chorus, then a "
+                        "chorus, a delay and a long reverb; an 8-second tail)")
+    render.add_argument("--out", metavar="DIR", help="the folder for NAME.wav ... (default: the current folder)")
+    render.add_argument("--format", choices=["wav", "flac", "mp3", "ogg"], default="wav")
+    render.add_argument("--sample-rate", type=int, default=44100, metavar="R", help="Hz (default 44100)")
+    render.add_argument("--list-programs", action="store_true", help="print the General MIDI programs and stop")
 
     evaluate = verbs.add_parser("eval", help="loss of a run on its validation (and, for audio, test) split or on --data",
                                 epilog="examples:\n  tunesmith eval runs/char-rnn-20261121-101500\n"
@@ -200,12 +224,13 @@ def cmd_sample(args) -> int:
     from tunesmith.generation.strategies import Strategy
     from tunesmith.media.domains import SampleOptions
 
-    if args.program is not None and not 0 <= args.program <= 127:
-        raise UserError("--program takes a General MIDI program number from 0 to 127")
+    from tunesmith.media.render import program_number
+
+    program = None if args.program is None else program_number(args.program)
     if args.bpm is not None and args.bpm <= 0:
         raise UserError("--bpm must be above 0")
     options = SampleOptions(args.primer, args.primer_steps, args.primer_seconds, not args.no_primer_in_output,
-                            args.style, args.program, args.bpm, args.plot, args.format)
+                            args.style, program, args.bpm, args.plot, args.format)
     request = SampleRequest(options, Length(args.length, args.seconds), args.num_outputs,
                             Strategy(args.temperature, args.top_k, args.top_p, args.argmax), args.beam, args.seed,
                             args.out, args.sample_on_spaces, args.bars, args.similar_to, args.similarity)
@@ -214,7 +239,12 @@ def cmd_sample(args) -> int:
         sys.stdout.write(text)
         sys.stdout.flush()
 
+    if args.render and api.open_model(args.run, args.checkpoint).recipe.domain.suffix != ".mid":
+        raise UserError("--render is for MIDI runs: it renders the MIDI files a run makes")
     result = api.generate(args.run, request, args.checkpoint, echo=echo)
+    if args.render:
+        midi = [path for path in result.paths if path.suffix == ".mid"]
+        api.render(midi, midi[0].parent if midi else None, effects=args.effects)
     if result.streamed:
         sys.stdout.write("\n")
     elif not result.paths:  # text with no --out
@@ -232,6 +262,20 @@ def cmd_interpolate(args) -> int:
     first_start, last_start = starts[0], starts[1] if args.start_bar and len(args.start_bar) > 1 else starts[0]
     api.interpolate(args.run, args.first, args.last, args.steps, args.out, (first_start, last_start), args.plot,
                     args.checkpoint)
+    return 0
+
+
+def cmd_render(args) -> int:
+    from tunesmith import api
+    from tunesmith.media.render import GM_PROGRAMS
+
+    if args.list_programs:
+        for number, name in enumerate(GM_PROGRAMS):
+            print(f"{number:>3}  {name}")
+        return 0
+    if not args.files:
+        raise UserError("name the MIDI files to render (or --list-programs)")
+    api.render(args.files, args.out, args.soundfont, args.program, args.effects, args.format, args.sample_rate)
     return 0
 
 
@@ -342,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verb:
         parser.print_help()
         return 2
-    commands = {"train": cmd_train, "sample": cmd_sample, "interpolate": cmd_interpolate, "eval": cmd_eval, "runs": cmd_runs, "corpus": cmd_corpus,
+    commands = {"train": cmd_train, "sample": cmd_sample, "interpolate": cmd_interpolate, "render": cmd_render, "eval": cmd_eval, "runs": cmd_runs, "corpus": cmd_corpus,
                 "board": cmd_board}
     try:
         return commands[args.verb](args)
