@@ -180,3 +180,32 @@ def test_bad_requests_are_one_line(tmp_path, capsys):
         code, _, err = run_cli(capsys, *argv)
         assert code == 1 and message in err and "Traceback" not in err and err.count("\n") == err.count("tunesmith:"), \
             (argv, err)
+
+
+def test_eval_compares_with_held_out_pieces_in_the_model_metre_and_the_benchmark_runs(tmp_path, capsys, monkeypatch):
+    import sys
+
+    data = make_corpus(tmp_path / "corpus", "melody", files=20)
+    waltz = Piece(make_notes(melody_notes(np.random.default_rng(1), 6)), qpm=100, time_signature=(3, 4))
+    for k in range(10):
+        write_midi(waltz, data / f"waltz-{k}.mid")  # a third of the corpus in 3/4: left out of 4/4 phrases
+    run = tmp_path / "run"
+    assert run_cli(capsys, "train", "music-vae", "--data", str(data), "--run", str(run), "--steps", "4",
+                   *settings())[0] == 0
+    result = api.evaluate(run, samples=2)
+    from tunesmith.corpus import split_by_document
+    from tunesmith.corpus.midi import read_midi_corpus
+
+    held_out = split_by_document(read_midi_corpus(str(data)), 0.1)[1]
+    in_metre = [d for d in held_out if not d.name.startswith("waltz")]
+    assert len(held_out) > len(in_metre) > 0  # the split holds pieces of both metres
+    assert result["music"]["pieces"]["reference"] == len(in_metre)  # only 4/4 ones are compared
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import music_vae
+
+    monkeypatch.setattr(sys, "argv", ["music_vae.py", "--steps", "3", "--data", str(data), "--run",
+                                      str(tmp_path / "bench"), *[a for s in TINY_VAE for a in ("--set", s)]])
+    music_vae.main()
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["benchmark"] == "music_vae" and line["steps"] == 3 and 0 <= line["sampled_accuracy"] <= 1

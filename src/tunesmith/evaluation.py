@@ -41,12 +41,12 @@ def evaluate_model(opened: Any, data: str | None = None, samples: int = 8, seed:
                 continue
             raise UserError(f"{data or config['data']}: too little {split} data to evaluate")
         result |= {"split": split, **scores} if split != "test" else {"test": scores}
-    held_out = [d.content for d in splits.get("validation", train)]
+    held_out = [d.content for d in splits.get("validation", train) if codec.usable(d.content)]
     domain = recipe.domain
     seconds = domain.seconds(held_out)
     if seconds:
         result["nats_per_second"] = result["loss_nats"] * result["tokens"] / seconds
-    if samples > 0 and domain.statistics:
+    if samples > 0 and domain.statistics and held_out:
         reference = domain.reference(codec, held_out, [d.content for d in train], samples, seed, clip_seconds)
         generated = recipe.generator.unprimed(opened, samples, domain.length(codec, reference, clip_seconds), seed)
         result[domain.statistics] = domain.compare(generated, reference, codec)

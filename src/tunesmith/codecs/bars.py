@@ -134,6 +134,9 @@ class BarsCodec(Codec):
         """Whether the piece is in the codec's metre (a piece in another gives no phrases)."""
         return tuple(piece.time_signature) == self.metre
 
+    def usable(self, piece: Piece) -> bool:
+        return self.in_metre(piece)
+
     def grid(self, piece: Piece) -> tuple[np.ndarray, np.ndarray]:
         """The whole piece on the grid, padded to whole bars: classes [steps, tracks] and whether
         each track sounds on each step [steps, tracks] (melody: a note begins or is held; drums:

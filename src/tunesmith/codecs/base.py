@@ -58,6 +58,11 @@ class Codec:
         """Parts of `item` the codec cannot encode (encode leaves them out), for a warning."""
         return []
 
+    def usable(self, item: Any) -> bool:
+        """Whether the model learns from the item at all (a MusicVAE's codec: only pieces in its
+        metre); `eval` compares generated material with usable held-out items only."""
+        return True
+
     def start_tokens(self, style: str | None = None) -> list[int]:
         """What an unprimed generation is conditioned on (not part of the output); codecs with
         control tokens put the style tag's token here."""
