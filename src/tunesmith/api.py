@@ -115,7 +115,7 @@ def render(files: list[str | Path], out: str | Path | None = None, soundfont: st
     the current one) as NAME.FORMAT, never over an existing file. Returns the files written."""
     from tunesmith.errors import UserError, info
     from tunesmith.media.audio import AUDIO_FORMATS
-    from tunesmith.media.files import free_path, output_paths
+    from tunesmith.media.files import free_path, make_folder
     from tunesmith.media.render import EFFECTS, find_soundfont, program_number, render_midi
     from tunesmith.progress import Bar
 
@@ -129,7 +129,7 @@ def render(files: list[str | Path], out: str | Path | None = None, soundfont: st
     font = Path(soundfont).expanduser() if soundfont else find_soundfont()
     if not font.is_file():
         raise UserError(f"no such SoundFont: {font}; give a .sf2 or .sf3 file")
-    folder = output_paths(f"{Path('.' if out is None else out)}/", 1, "." + audio_format)[0].parent
+    folder = make_folder(Path("." if out is None else out).expanduser())
     written = []
     with listening(progress), Bar("rendering", len(files), "file") as bar:
         for midi in files:

@@ -15,9 +15,9 @@ from tunesmith import runs
 from tunesmith.errors import UserError, info
 from tunesmith.generation.request import SampleRequest, Samples
 from tunesmith.generation.strategies import make_generator
-from tunesmith.media.domains import SampleOptions
+from tunesmith.media.domains import SampleOptions, read_midi_file
 from tunesmith.media.files import free_path, output_paths
-from tunesmith.notes import Piece, read_midi
+from tunesmith.notes import Piece
 
 INTERPOLATION_STEM = "interpolation"  # interpolation-1.mid ... and interpolation-all.mid
 
@@ -46,26 +46,12 @@ def refuse(request: SampleRequest) -> None:
             raise UserError(f"{what} is not for a MusicVAE run")
 
 
-def read_piece(path: str | Path) -> Piece:
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such MIDI file")
-    try:
-        piece = read_midi(path)
-    except UserError:
-        raise
-    except Exception as err:  # symusic raises plain RuntimeErrors on bad files
-        raise UserError(f"{path} is not a readable MIDI file ({err}); give a .mid file") from None
-    piece.name = path.name
-    return piece
-
-
 def encode_file(opened: Any, path: str | Path, start_bar: int | None = None) -> tuple[torch.Tensor, Piece]:
     """The mean of the posterior [z_size] of a MIDI file's first phrase whose bars all hold notes
     (from bar `start_bar`, counting from 1), and the file's piece. A line says which bars were used
     when the file is longer than the model's phrases."""
     codec = opened.codec
-    piece = read_piece(path)
+    piece = read_midi_file(path)
     phrase, bar = codec.first_phrase(piece, None if start_bar is None else start_bar - 1)
     total = math.ceil(piece.beats * codec.steps_per_quarter / codec.steps_per_bar)
     if total > codec.bars:

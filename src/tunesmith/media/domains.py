@@ -254,19 +254,31 @@ def read_primer(options: SampleOptions):
     """The primer MIDI file as a Piece, cut to --primer-steps or --primer-seconds (read once)."""
     from tunesmith import notes
 
-    path = Path(options.primer)
-    if not path.is_file():
-        raise UserError(f"primer {path}: no such MIDI file")
-    try:
-        piece = notes.read_midi(path)
-    except Exception as err:  # symusic raises plain RuntimeErrors on bad files
-        raise UserError(f"primer {path} is not a readable MIDI file ({err})") from None
+    piece = read_midi_file(options.primer, "primer ")
     if options.primer_steps is not None:
         piece = notes.trim(piece, 0, options.primer_steps / STEPS_PER_QUARTER)
     if options.primer_seconds is not None:
         piece = notes.trim(piece, 0, options.primer_seconds * piece.qpm / 60)
     if options.style:
         piece.style = options.style
+    return piece
+
+
+def read_midi_file(path: str | Path, role: str = "") -> Any:
+    """A MIDI file the user named as a Piece named after it; a UserError (starting with `role`,
+    e.g. "primer ") when it is missing or unreadable."""
+    from tunesmith.notes import read_midi
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{role}{path}: no such MIDI file")
+    try:
+        piece = read_midi(path)
+    except UserError:
+        raise
+    except Exception as err:  # symusic raises plain RuntimeErrors on bad files
+        raise UserError(f"{role}{path} is not a readable MIDI file ({err}); give a .mid file") from None
+    piece.name = path.name
     return piece
 
 

@@ -69,6 +69,18 @@ def names_folder(out: str | Path, count: int = 1) -> bool:
             or (count > 1 and not Path(text).suffix))
 
 
+def make_folder(folder: Path, out: str | Path | None = None) -> Path:
+    """`folder`, made if missing; a UserError names `out` (what the user gave) when it cannot be."""
+    out = folder if out is None else out
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UserError(f"out {out}: {folder} is a file, not a folder; give another name") from None
+    except OSError as err:
+        raise UserError(f"out {out}: cannot make the folder {folder} ({err.strerror})") from None
+    return folder
+
+
 def output_paths(out: str | Path | None, count: int, suffix: str, stem: str = OUTPUT_STEM) -> list[Path]:
     """Where `count` outputs go (default: the current folder). Into a folder (see names_folder;
     made if missing): sample.ext for one output, sample-1.ext, sample-2.ext, ... for several.
@@ -80,12 +92,7 @@ def output_paths(out: str | Path | None, count: int, suffix: str, stem: str = OU
         folder = path
     else:
         folder, stem, suffix = path.parent, path.stem, path.suffix or suffix
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise UserError(f"out {out}: {folder} is a file, not a folder; give another name") from None
-    except OSError as err:
-        raise UserError(f"out {out}: cannot make the folder {folder} ({err.strerror})") from None
+    make_folder(folder, out)
     if count == 1:
         return [free_path(folder / f"{stem}{suffix}")]
     return [free_path(folder / f"{stem}-{i}{suffix}") for i in range(1, count + 1)]
