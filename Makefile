@@ -15,7 +15,8 @@ install: $(STAMP) system-packages
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,transcribe,ray]"
+	$(BIN)/python -m pip install --quiet --no-deps basic-pitch==0.4.0
 	touch $(STAMP)
 
 # ffmpeg decodes what libsndfile cannot (mp3, m4a), FluidSynth and a General MIDI SoundFont render

@@ -4,6 +4,7 @@ returns objects and paths, reports progress to a callback and raises UserErrors;
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,6 +138,60 @@ def render(files: list[str | Path], out: str | Path | None = None, soundfont: st
             written.append(render_midi(midi, path, sample_rate, font, chosen, effects, normalize=True))
             info(f"wrote {path}")
             bar.update(1)
+    return written
+
+
+def transcribe(inputs: list[str | Path], out: str | Path | None = None, settings: Any = None,
+               progress: Listener | None = None) -> list[Path]:
+    """Recordings (files, or folders of them, in any format the audio corpus reads) to MIDI files
+    with basic-pitch (media.transcribe; `settings` a TranscribeSettings), into the folder `out`
+    (default: the current one) as NAME.mid, a folder's sub-folders kept, never over an existing
+    file. A file that cannot be read or holds no notes is skipped with a warning and counted (a
+    single file given alone stops with its error). Returns the files written."""
+    from tunesmith.corpus import list_files, relative_name
+    from tunesmith.corpus.audio import AUDIO_HINT, AUDIO_SUFFIXES
+    from tunesmith.errors import UserError, info, warn
+    from tunesmith.media.files import free_path, make_folder, write_atomic
+    from tunesmith.media.transcribe import transcriber
+    from tunesmith.progress import Bar
+
+    jobs = []  # (recording, its name below the folder given)
+    for given in inputs:
+        root = Path(given).expanduser()
+        if not root.exists():
+            raise UserError(f"no such audio file or folder: {given}; {AUDIO_HINT}")
+        if root.is_file() and root.suffix.lower() not in AUDIO_SUFFIXES:
+            raise UserError(f"{given} is not an audio file; {AUDIO_HINT}")
+        jobs += [(path, relative_name(path, root, str(root)) if root.is_dir() else path.name)
+                 for path in list_files(root, AUDIO_SUFFIXES)]
+    if not jobs:
+        raise UserError(f"no audio file in {', '.join(map(str, inputs))}; {AUDIO_HINT}")
+    alone = len(inputs) == 1 and Path(inputs[0]).expanduser().is_file()
+    folder = make_folder(Path("." if out is None else out).expanduser())
+    written, skipped, seconds, busy = [], 0, 0.0, 0.0
+    with listening(progress):
+        model = transcriber(settings)
+        with Bar("transcribing", len(jobs), "file") as bar:
+            for path, name in bar.iterate(jobs):
+                began = time.perf_counter()
+                try:
+                    midi, length = model.midi_bytes(path)
+                except UserError as err:
+                    if alone:
+                        raise
+                    warn(f"skipped {err}")
+                    skipped += 1
+                    continue
+                busy += time.perf_counter() - began
+                seconds += length
+                target = free_path(make_folder(folder / Path(name).parent) / f"{Path(name).stem}.mid")
+                write_atomic(target, midi)
+                written.append(target)
+                bar.set_note(f"{seconds / 60:.1f} min of audio, {seconds / max(busy, 1e-9):.0f}x real time")
+    info(f"transcribed {len(written)} recordings ({seconds / 60:.1f} min of audio) into {folder}"
+         + (f", skipped {skipped}" if skipped else ""))
+    if not written:
+        raise UserError(f"no recording could be transcribed; {AUDIO_HINT}")
     return written
 
 

@@ -54,6 +54,7 @@ def recipe_help(name: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tunesmith.media.transcribe import TranscribeSettings
     from tunesmith.recipes import RECIPES
 
     parser = Parser(prog="tunesmith", description="Train generative models on your own lyrics, MIDI and "
@@ -157,6 +158,28 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--format", choices=["wav", "flac", "mp3", "ogg"], default="wav")
     render.add_argument("--sample-rate", type=int, default=44100, metavar="R", help="Hz (default 44100)")
     render.add_argument("--list-programs", action="store_true", help="print the General MIDI programs and stop")
+
+    transcribe = verbs.add_parser(
+        "transcribe", help="recordings to MIDI files with basic-pitch (audio to notes)",
+        epilog="examples:\n  tunesmith transcribe take.mp3 --out midi/\n"
+               "  tunesmith transcribe recordings/ --out midi/ --onset-threshold 0.6 --min-pitch 36\n\n"
+               "notes are written at 120 quarter notes a minute (the seconds of the recording, unquantized);\n"
+               "the defaults were measured on piano and pad renderings of known MIDI (benchmarks/transcription.py)",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    transcribe.add_argument("inputs", nargs="+", metavar="AUDIO_OR_DIR")
+    transcribe.add_argument("--out", metavar="DIR", help="the folder for NAME.mid ... (default: the current folder)")
+    defaults = TranscribeSettings()
+    transcribe.add_argument("--onset-threshold", type=float, default=defaults.onset_threshold, metavar="X",
+                            help=f"onset activation that starts a note, 0-1 (default {defaults.onset_threshold}; "
+                            "higher: fewer notes)")
+    transcribe.add_argument("--frame-threshold", type=float, default=defaults.frame_threshold, metavar="Y",
+                            help=f"frame activation that keeps a note sounding, 0-1 (default {defaults.frame_threshold})")
+    transcribe.add_argument("--min-note-ms", type=float, default=defaults.min_note_ms, metavar="M",
+                            help=f"shorter notes are dropped (default {defaults.min_note_ms:g})")
+    transcribe.add_argument("--min-pitch", type=int, default=defaults.min_pitch, metavar="P",
+                            help=f"lowest MIDI pitch kept (default {defaults.min_pitch})")
+    transcribe.add_argument("--max-pitch", type=int, default=defaults.max_pitch, metavar="Q",
+                            help=f"highest MIDI pitch kept (default {defaults.max_pitch})")
 
     evaluate = verbs.add_parser("eval", help="loss of a run on its validation (and, for audio, test) split or on --data",
                                 epilog="examples:\n  tunesmith eval runs/char-rnn-20261121-101500\n"
@@ -279,6 +302,16 @@ def cmd_render(args) -> int:
     return 0
 
 
+def cmd_transcribe(args) -> int:
+    from tunesmith import api
+    from tunesmith.media.transcribe import TranscribeSettings
+
+    settings = TranscribeSettings(args.onset_threshold, args.frame_threshold, args.min_note_ms, args.min_pitch,
+                                  args.max_pitch)
+    api.transcribe(args.inputs, args.out, settings)
+    return 0
+
+
 def cmd_eval(args) -> int:
     from tunesmith import api
 
@@ -386,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verb:
         parser.print_help()
         return 2
-    commands = {"train": cmd_train, "sample": cmd_sample, "interpolate": cmd_interpolate, "render": cmd_render, "eval": cmd_eval, "runs": cmd_runs, "corpus": cmd_corpus,
+    commands = {"train": cmd_train, "sample": cmd_sample, "interpolate": cmd_interpolate, "render": cmd_render, "transcribe": cmd_transcribe, "eval": cmd_eval, "runs": cmd_runs, "corpus": cmd_corpus,
                 "board": cmd_board}
     try:
         return commands[args.verb](args)

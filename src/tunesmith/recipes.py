@@ -146,6 +146,8 @@ MIDI_PARAMS = {
     "transpose": Param(3, "augment training pieces by transposing up and down 1..N semitones (0: off)"),
     "stretch": Param(0.0, "augment by tempo stretch of +-this fraction, e.g. 0.05 (0: off)"),
     "sample_length": Param(256, "tokens of the preview MIDI written at each checkpoint"),
+    "transcribe": Param(False, "the data may hold recordings (wav, flac, mp3...): transcribe them to notes with "
+                               "basic-pitch (kept in the cache) and train on those"),
 }
 
 
@@ -221,7 +223,7 @@ def fit_transformer_codec(items: list[Any], hp: dict[str, Any]) -> Codec:
 def read_midi(source: str, hp: dict[str, Any]) -> list[Document]:
     from tunesmith.corpus.midi import read_midi_corpus
 
-    return read_midi_corpus(source)
+    return read_midi_corpus(source, hp.get("transcribe", False))
 
 
 def read_text(source: str, hp: dict[str, Any]) -> list[Document]:

@@ -82,9 +82,10 @@ class NoteCache:
         return {sha1.decode(): (notes[end - size:end], qpm, (numerator, denominator))
                 for (sha1, size, qpm, numerator, denominator), end in zip(index.tolist(), ends)}
 
-    def read(self, path: Path) -> tuple[str, Any]:
-        """(content sha1, the parsed Score, or None when the cache holds the file's notes)."""
-        data = read_bytes(path)
+    def read(self, path: Path, data: bytes | None = None) -> tuple[str, Any]:
+        """(content sha1, the parsed Score, or None when the cache holds the file's notes) of the
+        file, or of `data` (a recording's transcription) standing for it."""
+        data = read_bytes(path) if data is None else data
         key = hashlib.sha1(data).hexdigest()
         if key in self.kept:
             self.hits += 1
@@ -118,15 +119,59 @@ class NoteCache:
         write_cached(self.pack, parts, "MIDI note cache")
 
 
-def read_midi_corpus(source: str) -> list[Document]:
+class TranscriptionCache:
+    """Recordings transcribed into MIDI bytes (media.transcribe), kept in CACHE/transcriptions by
+    the recording's content and the transcription settings, so that a folder of recordings read
+    again is not transcribed again."""
+
+    def __init__(self, settings: Any = None):
+        from tunesmith.media.transcribe import TranscribeSettings
+
+        self.settings = settings or TranscribeSettings()
+        self.folder = cache_subfolder("transcriptions", "transcription cache")
+        self.tag = hashlib.sha1(self.settings.key().encode()).hexdigest()[:12]
+        self.hits = 0
+
+    def __call__(self, path: Path) -> bytes:
+        from tunesmith.corpus.audio import content_hash
+        from tunesmith.media.transcribe import transcriber
+
+        kept = self.folder / f"{content_hash(path)}-{self.tag}.mid" if self.folder else None
+        if kept is not None and kept.is_file():
+            self.hits += 1
+            return read_bytes(kept)
+        midi, _ = transcriber(self.settings).midi_bytes(path)
+        if kept is not None:
+            write_cached(kept, midi, "transcription cache")
+        return midi
+
+
+def read_midi_corpus(source: str, transcribe: bool = False) -> list[Document]:
     """One Document per MIDI file, named by its path below the folder; in a folder, a file inside
     a sub-folder takes the sub-folder's name as its style (lakh/jazz/a.mid has style "jazz").
-    Files whose content was read before come from the note cache."""
+    Files whose content was read before come from the note cache. With `transcribe`, recordings
+    are read too, as their transcriptions (from the transcription cache when made before)."""
+    from tunesmith.corpus.audio import AUDIO_SUFFIXES
+
     root = resolve_midi_source(source)
-    if root.is_file() and root.suffix.lower() not in MIDI_SUFFIXES:
-        raise UserError(f"{root} is not a MIDI file: give a .mid, .midi or .kar file or a folder of them")
+    suffixes = MIDI_SUFFIXES + (AUDIO_SUFFIXES if transcribe else ())
+    hint = MIDI_HINT + (", or recordings (transcribed)" if transcribe else "")
+    if root.is_file() and root.suffix.lower() not in suffixes:
+        raise UserError(f"{root} is not a MIDI file{' or a recording' if transcribe else ''}: {hint}")
     cache = NoteCache(root)
-    docs = read_documents(root, list_files(root, MIDI_SUFFIXES), cache.read, "MIDI", MIDI_HINT)
+    read, progress = cache.read, None
+    if transcribe:
+        transcriptions = TranscriptionCache()
+
+        def read_or_transcribe(path: Path) -> tuple[str, Any]:
+            audio = path.suffix.lower() in AUDIO_SUFFIXES
+            return cache.read(path, transcriptions(path) if audio else None)
+
+        read = read_or_transcribe
+
+        def progress(doc: Document) -> str:
+            return f"{transcriptions.hits} transcriptions from the cache"
+    docs = read_documents(root, list_files(root, suffixes), read, "MIDI", hint, progress)
     for doc, piece in zip(docs, cache.pieces([doc.content for doc in docs])):
         doc.content = piece
         piece.name = doc.name
