@@ -51,11 +51,13 @@ def open_model(name: str | Path, checkpoint: str = "best", device: Any = None) -
 
 def train(recipe: str, data: str | None = None, run: str | Path | None = None, steps: int | None = None,
           minutes: float | None = None, epochs: float | None = None, settings: list[str] | None = None,
-          seed: int | None = None, resume: bool = False, progress: Listener | None = None) -> dict[str, Any]:
+          seed: int | None = None, resume: bool = False, init_from: str | Path | None = None,
+          progress: Listener | None = None) -> dict[str, Any]:
     """Train `recipe` on `data` (a file, a folder or a bundled corpus; default: the recipe's)
     into the run directory `run` (default runs/RECIPE-DATE-TIME), for a budget of steps, minutes or
     epochs (default: the recipe's steps), with settings as "key=value" strings. With `resume`,
-    continue the run (default: the newest of the recipe). Returns the run, the step reached, the
+    continue the run (default: the newest of the recipe); with `init_from` (a run of the same
+    recipe), fine-tune it on `data` in a new run, its settings and codec kept. Returns the run, the step reached, the
     outcome (finished, converged, stopped early, interrupted) and the best validation loss."""
     from tunesmith.errors import UserError
     from tunesmith.training.trainer import Budget, TrainingStopped, train_recipe
@@ -66,7 +68,7 @@ def train(recipe: str, data: str | None = None, run: str | Path | None = None, s
     with listening(progress):
         try:
             return train_recipe(recipe, data, None if run is None else Path(run), Budget(steps, minutes, epochs),
-                                settings or [], seed, resume)
+                                settings or [], seed, resume, None if init_from is None else Path(init_from))
         except TrainingStopped as err:
             raise UserError(str(err)) from None
 
@@ -193,6 +195,41 @@ def transcribe(inputs: list[str | Path], out: str | Path | None = None, settings
     if not written:
         raise UserError(f"no recording could be transcribed; {AUDIO_HINT}")
     return written
+
+
+def run_pipeline(spec: str | Path, input: str | Path | None = None, store: str | Path | None = None,
+                 executor: str = "local", address: str | None = None, workers: int | None = None,
+                 progress: Listener | None = None) -> Any:
+    """Run a pipeline spec (pipeline.spec): only the datums whose inputs, settings or code changed
+    (or that failed last time) are worked on, per-file stages on a local process pool or on Ray
+    (`executor`, `address`). Returns a pipeline.runner.RunResult: per stage, new, cached, failed."""
+    from tunesmith.pipeline.runner import run_pipeline as run
+
+    with listening(progress):
+        return run(spec, input, store, executor, address, workers)
+
+
+def pipeline_status(spec: str | Path, input: str | Path | None = None, store: str | Path | None = None,
+                    why: str | Path | None = None) -> Any:
+    """What a run of the spec would do now (per stage: done, new, failed), nothing run; with
+    `why` (STAGE/NAME or a file under the store's out/), where that output came from instead."""
+    from tunesmith.pipeline import runner
+
+    if why is not None:
+        return runner.why(spec, why, input, store)
+    return runner.pipeline_status(spec, input, store)
+
+
+def watch_pipeline(spec: str | Path, input: str | Path | None = None, store: str | Path | None = None,
+                   executor: str = "local", address: str | None = None, interval: float = 5.0,
+                   report: Callable[[Any], None] | None = None, max_runs: int | None = None,
+                   progress: Listener | None = None) -> int:
+    """Run the spec, then again whenever files appear in, change in or leave its input folder
+    (polled every `interval` seconds); each run's result goes to `report`. Returns the runs made."""
+    from tunesmith.pipeline.runner import watch
+
+    with listening(progress):
+        return watch(spec, input, store, executor, address, interval, report, max_runs)
 
 
 def list_runs(folder: str | Path | None = None) -> list[dict[str, Any]]:

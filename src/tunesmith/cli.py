@@ -181,6 +181,29 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--max-pitch", type=int, default=defaults.max_pitch, metavar="Q",
                             help=f"highest MIDI pitch kept (default {defaults.max_pitch})")
 
+    pipeline = verbs.add_parser(
+        "pipeline", help="run a pipeline spec (recordings -> MIDI -> model -> songs -> audio), only what changed",
+        epilog="examples:\n  tunesmith pipeline run examples/ambient.toml\n"
+               "  tunesmith pipeline run ambient.toml --input my-mp3s/ --store ambient-store/ --executor ray\n"
+               "  tunesmith pipeline status ambient.toml\n"
+               "  tunesmith pipeline status ambient.toml --why ambient-store/out/render/song-1.wav\n"
+               "  tunesmith pipeline watch ambient.toml --interval 10\n\n"
+               "each stage prints one line: STAGE: N new, M cached, F failed",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    pipeline.add_argument("action", choices=["run", "status", "watch"], metavar="run|status|watch")
+    pipeline.add_argument("spec", type=Path, metavar="SPEC", help="the pipeline's .toml file")
+    pipeline.add_argument("--input", metavar="DIR", help="the input folder (default: the spec's input)")
+    pipeline.add_argument("--store", metavar="DIR", help="the store folder (default: the spec's store)")
+    pipeline.add_argument("--executor", choices=["local", "ray"], default="local",
+                          help="per-file stages on a local process pool (default) or as Ray tasks")
+    pipeline.add_argument("--address", metavar="ADDR", help="ray: an existing cluster (default: start a local Ray)")
+    pipeline.add_argument("--workers", type=int, metavar="N", help="local: worker processes (default: the cores)")
+    pipeline.add_argument("--why", metavar="OUTPUT", help="status: which inputs OUTPUT (STAGE/NAME or a file "
+                          "under the store's out/) came from")
+    pipeline.add_argument("--interval", type=float, default=5.0, metavar="S",
+                          help="watch: seconds between looks at the input folder (default 5)")
+    pipeline.add_argument("--json", action="store_true", help="print JSON")
+
     evaluate = verbs.add_parser("eval", help="loss of a run on its validation (and, for audio, test) split or on --data",
                                 epilog="examples:\n  tunesmith eval runs/char-rnn-20261121-101500\n"
                                 "  tunesmith eval char-rnn-lyrics --data other-lyrics.txt --json",
@@ -312,6 +335,55 @@ def cmd_transcribe(args) -> int:
     return 0
 
 
+def cmd_pipeline(args) -> int:
+    from tunesmith import api
+
+    if args.why and args.action != "status":
+        raise UserError("--why goes with pipeline status")
+
+    def report(result) -> None:
+        if args.json:
+            print(json.dumps(result.to_dict()), flush=True)
+        else:
+            for stage in result.stages:
+                print(stage.line(), flush=True)
+
+    if args.action == "run":
+        result = api.run_pipeline(args.spec, args.input, args.store, args.executor, args.address, args.workers)
+        report(result)
+        return 1 if any(stage.failed for stage in result.stages) else 0
+    if args.action == "watch":
+        try:
+            api.watch_pipeline(args.spec, args.input, args.store, args.executor, args.address, args.interval, report)
+        except KeyboardInterrupt:
+            print("tunesmith: stopped watching", file=sys.stderr)
+        return 0
+    if args.why:
+        found = api.pipeline_status(args.spec, args.input, args.store, why=args.why)
+        if args.json:
+            print(json.dumps(found))
+            return 0
+        print(found["output"])
+        for link in found["chain"]:
+            names = [d["name"] for d in link["datums"]]
+            shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+            print(f"  <- {link['stage']}: {shown}")
+        inputs = found["inputs"]
+        print(f"from {len(inputs)} input file{'s' if len(inputs) != 1 else ''}:")
+        for item in inputs:
+            print(f"  {item['name']}  sha1 {item['digest']}")
+        return 0
+    result = api.pipeline_status(args.spec, args.input, args.store)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    for stage in result.stages:
+        print(stage.status_line())
+    for failure in result.failures:
+        print(f"  failed last time: {failure['stage']}: {failure['name']}: {failure['error']}")
+    return 0
+
+
 def cmd_eval(args) -> int:
     from tunesmith import api
 
@@ -419,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verb:
         parser.print_help()
         return 2
-    commands = {"train": cmd_train, "sample": cmd_sample, "interpolate": cmd_interpolate, "render": cmd_render, "transcribe": cmd_transcribe, "eval": cmd_eval, "runs": cmd_runs, "corpus": cmd_corpus,
+    commands = {"train": cmd_train, "sample": cmd_sample, "interpolate": cmd_interpolate, "render": cmd_render, "transcribe": cmd_transcribe, "pipeline": cmd_pipeline, "eval": cmd_eval, "runs": cmd_runs, "corpus": cmd_corpus,
                 "board": cmd_board}
     try:
         return commands[args.verb](args)

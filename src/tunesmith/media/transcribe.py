@@ -23,6 +23,7 @@ VERSION = 1  # raise when the notes made from the same audio and settings change
 QPM = 120.0  # basic-pitch's notes are in seconds: they are written at 120 quarter notes a minute
 OVERLAP_FRAMES = 30  # model frames shared by consecutive windows; half of them dropped each side
 BATCH = 8  # windows a model call (8 are 15% faster a window than 1 on 2 cores)
+THREADS = 0  # onnxruntime's threads (0: its default, every core); a pipeline's pool workers take 1 each
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class Transcriber:
             raise UserError(f"basic-pitch's ONNX model is missing ({model}); {INSTALL_HINT}")
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only
+        options.intra_op_num_threads = THREADS
         self.session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
         # the model's outputs by name: contour (264 bins), note frames and onsets (88 keys each)

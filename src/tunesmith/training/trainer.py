@@ -324,18 +324,32 @@ def prepare_run(recipe: Recipe, run: Path | None, resume: bool, data: str | None
 
 def train_recipe(recipe_name: str, data: str | None = None, run: Path | None = None,
                  budget: Budget | None = None, settings: list[str] | None = None, seed: int | None = None,
-                 resume: bool = False) -> dict[str, Any]:
-    """Train a recipe into a run directory (new or resumed); returns a summary of the outcome."""
+                 resume: bool = False, init_from: Path | None = None) -> dict[str, Any]:
+    """Train a recipe into a run directory (new or resumed); returns a summary of the outcome.
+    With `init_from` (a run of the same recipe), a new run fine-tunes that one: its settings, its
+    codec and the weights of its best checkpoint, on `data`, with a fresh optimizer."""
     recipe = get_recipe(recipe_name)
     group = join_group()
     try:
+        base = None
+        if init_from is not None:
+            base = runs.open_run(init_from)
+            base_config = runs.read_config(base)
+            if base_config["recipe"] != recipe.name:
+                raise UserError(f"{base} is a {base_config['recipe']} run: fine-tune a {recipe.name} run")
+            if settings or resume:
+                raise UserError(f"fine-tuning {base} keeps its settings: give no settings and do not resume")
+            settings = [f"{k}={v}" for k, v in base_config["hparams"].items()]
         run, config = group.on_main(
             lambda: prepare_run(recipe, run, resume, data, settings or [], seed, budget or Budget()))
+        if base is not None:
+            config["fine_tuned_from"] = str(base)
         hp, seed = config["hparams"], config["seed"]
         seed_everything(seed + group.rank)
         docs = recipe.read_corpus(config["data"], hp)
         train_docs, val_docs, _ = split_by_document(docs, hp["val_fraction"], hp.get("test_fraction", 0.0))
-        codec = load_codec(run / runs.CODEC) if resume else recipe.make_codec([d.content for d in docs], hp)
+        codec = (load_codec(run / runs.CODEC) if resume else load_codec(base / runs.CODEC) if base is not None
+                 else recipe.make_codec([d.content for d in docs], hp))
         train_items = [d.content for d in train_docs]
         if recipe.augment:
             train_items = recipe.augment(train_items, hp)
@@ -348,6 +362,8 @@ def train_recipe(recipe_name: str, data: str | None = None, run: Path | None = N
         checkpoint = (runs.list_checkpoints(run) or [None])[-1] if resume else None
         if checkpoint:
             model.load_state_dict(runs.load_weights(checkpoint))
+        elif base is not None:
+            model.load_state_dict(runs.load_weights(runs.find_checkpoint(base, "best")))
         if group.is_main:
             run.mkdir(parents=True, exist_ok=True)
             config["parameters"] = sum(p.numel() for p in model.parameters())
