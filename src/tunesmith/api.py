@@ -8,15 +8,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
-
-from tunesmith import runs
-from tunesmith.codecs import Codec, load_codec
-from tunesmith.generation.request import SampleRequest, Samples
 from tunesmith.progress import Listener, listening
-from tunesmith.recipes import Recipe, get_recipe
+
+if TYPE_CHECKING:  # torch and the recipes load when a function needs them: verbs that do not start fast
+    from torch import nn
+
+    from tunesmith.codecs import Codec
+    from tunesmith.generation.request import SampleRequest, Samples
+    from tunesmith.recipes import Recipe
 
 
 @dataclass
@@ -35,6 +36,9 @@ class OpenModel:
 def open_model(name: str | Path, checkpoint: str = "best", device: Any = None) -> OpenModel:
     """A run directory or a bundled model's name, with the weights of `checkpoint` (best, last or
     a step number)."""
+    from tunesmith import runs
+    from tunesmith.codecs import load_codec
+    from tunesmith.recipes import get_recipe
     from tunesmith.training.distributed import pick_device
 
     run = runs.open_run(name)
@@ -78,6 +82,8 @@ def generate(model: str | Path | OpenModel, request: SampleRequest | None = None
     """New material from a run or bundled model (a name, a path or an OpenModel), as `request`
     asks, by the recipe's generator. Files go where `request.out` says; text with no `out` comes
     back in the result's items (and, for one output, to `echo` as it is made)."""
+    from tunesmith.generation.request import SampleRequest
+
     opened = model if isinstance(model, OpenModel) else open_model(model, checkpoint)
     with listening(progress):
         return opened.recipe.generator.sample(opened, request or SampleRequest(), echo)
@@ -190,56 +196,27 @@ def transcribe(inputs: list[str | Path], out: str | Path | None = None, settings
                 write_atomic(target, midi)
                 written.append(target)
                 bar.set_note(f"{seconds / 60:.1f} min of audio, {seconds / max(busy, 1e-9):.0f}x real time")
-    info(f"transcribed {len(written)} recordings ({seconds / 60:.1f} min of audio) into {folder}"
+    info(f"transcribed {len(written)} recording{'s' if len(written) != 1 else ''} ({seconds / 60:.1f} min of audio) "
+         f"into {folder}"
          + (f", skipped {skipped}" if skipped else ""))
     if not written:
         raise UserError(f"no recording could be transcribed; {AUDIO_HINT}")
     return written
 
 
-def run_pipeline(spec: str | Path, input: str | Path | None = None, store: str | Path | None = None,
-                 executor: str = "local", address: str | None = None, workers: int | None = None,
-                 progress: Listener | None = None) -> Any:
-    """Run a pipeline spec (pipeline.spec): only the datums whose inputs, settings or code changed
-    (or that failed last time) are worked on, per-file stages on a local process pool or on Ray
-    (`executor`, `address`). Returns a pipeline.runner.RunResult: per stage, new, cached, failed."""
-    from tunesmith.pipeline.runner import run_pipeline as run
-
-    with listening(progress):
-        return run(spec, input, store, executor, address, workers)
-
-
-def pipeline_status(spec: str | Path, input: str | Path | None = None, store: str | Path | None = None,
-                    why: str | Path | None = None) -> Any:
-    """What a run of the spec would do now (per stage: done, new, failed), nothing run; with
-    `why` (STAGE/NAME or a file under the store's out/), where that output came from instead."""
-    from tunesmith.pipeline import runner
-
-    if why is not None:
-        return runner.why(spec, why, input, store)
-    return runner.pipeline_status(spec, input, store)
-
-
-def watch_pipeline(spec: str | Path, input: str | Path | None = None, store: str | Path | None = None,
-                   executor: str = "local", address: str | None = None, interval: float = 5.0,
-                   report: Callable[[Any], None] | None = None, max_runs: int | None = None,
-                   progress: Listener | None = None) -> int:
-    """Run the spec, then again whenever files appear in, change in or leave its input folder
-    (polled every `interval` seconds); each run's result goes to `report`. Returns the runs made."""
-    from tunesmith.pipeline.runner import watch
-
-    with listening(progress):
-        return watch(spec, input, store, executor, address, interval, report, max_runs)
-
-
 def list_runs(folder: str | Path | None = None) -> list[dict[str, Any]]:
     """One summary per run in `folder` (default runs/; a missing runs/ has none yet)."""
+    from tunesmith import runs
+
     root = Path(folder) if folder is not None else Path("runs")
     return runs.list_runs(root) if folder is not None or root.is_dir() else []
 
 
 def list_bundled_models() -> list[dict[str, Any]]:
     """The models that ship with tunesmith, with what each makes."""
+    from tunesmith import runs
+    from tunesmith.recipes import get_recipe
+
     rows = runs.list_bundled_models()
     for row in rows:
         row["makes"] = f"{get_recipe(row['recipe']).domain.suffix} files like {row['data']}"

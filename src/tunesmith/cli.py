@@ -55,7 +55,6 @@ def recipe_help(name: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     from tunesmith.media.transcribe import TranscribeSettings
-    from tunesmith.recipes import RECIPES
 
     parser = Parser(prog="tunesmith", description="Train generative models on your own lyrics, MIDI and "
                     "recordings, and sample from them.", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -65,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = verbs.add_parser("train", help="train a recipe into a run directory", epilog=EPILOG_TRAIN,
                              formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False)
-    train.add_argument("recipe", nargs="?", metavar="RECIPE", help=f"one of: {', '.join(RECIPES)}")
+    train.add_argument("recipe", nargs="?", metavar="RECIPE", help="the recipe to train (listed below)")
     train.add_argument("-h", "--help", action="store_true", help="show this help (with a RECIPE: its settings)")
     train.add_argument("--data", help="a file, a folder, or a bundled corpus name (default: the recipe's)")
     train.add_argument("--run", type=Path, help="run directory (default: runs/RECIPE-DATE-TIME)")
@@ -162,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe = verbs.add_parser(
         "transcribe", help="recordings to MIDI files with basic-pitch (audio to notes)",
         epilog="examples:\n  tunesmith transcribe take.mp3 --out midi/\n"
-               "  tunesmith transcribe recordings/ --out midi/ --onset-threshold 0.6 --min-pitch 36\n\n"
+               "  tunesmith transcribe recordings/ --out midi/ --onset-threshold 0.6 --min-pitch 36   # more notes\n\n"
                "notes are written at 120 quarter notes a minute (the seconds of the recording, unquantized);\n"
                "the defaults were measured on piano and pad renderings of known MIDI (benchmarks/transcription.py)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -248,8 +247,15 @@ def cmd_train(args) -> int:
     from tunesmith import api
 
     if args.help or not args.recipe:
-        print(recipe_help(args.recipe) if args.recipe else build_parser()._subparsers._group_actions[0]
-              .choices["train"].format_help())
+        if args.recipe:
+            print(recipe_help(args.recipe))
+        else:
+            from tunesmith.recipes import RECIPES
+
+            print(build_parser()._subparsers._group_actions[0].choices["train"].format_help())
+            print("recipes (tunesmith train RECIPE --help: its settings):")
+            for recipe in RECIPES.values():
+                print(f"  {recipe.name:<18} {recipe.summary}")
         return 0 if args.help else 2
     for name, value in (("--steps", args.steps), ("--minutes", args.minutes), ("--epochs", args.epochs)):
         if value is not None and value <= 0:
@@ -336,7 +342,7 @@ def cmd_transcribe(args) -> int:
 
 
 def cmd_pipeline(args) -> int:
-    from tunesmith import api
+    from tunesmith.pipeline import runner
 
     if args.why and args.action != "status":
         raise UserError("--why goes with pipeline status")
@@ -349,17 +355,17 @@ def cmd_pipeline(args) -> int:
                 print(stage.line(), flush=True)
 
     if args.action == "run":
-        result = api.run_pipeline(args.spec, args.input, args.store, args.executor, args.address, args.workers)
+        result = runner.run_pipeline(args.spec, args.input, args.store, args.executor, args.address, args.workers)
         report(result)
         return 1 if any(stage.failed for stage in result.stages) else 0
     if args.action == "watch":
         try:
-            api.watch_pipeline(args.spec, args.input, args.store, args.executor, args.address, args.interval, report)
+            runner.watch(args.spec, args.input, args.store, args.executor, args.address, args.interval, report)
         except KeyboardInterrupt:
             print("tunesmith: stopped watching", file=sys.stderr)
         return 0
     if args.why:
-        found = api.pipeline_status(args.spec, args.input, args.store, why=args.why)
+        found = runner.why(args.spec, args.why, args.input, args.store)
         if args.json:
             print(json.dumps(found))
             return 0
@@ -373,7 +379,7 @@ def cmd_pipeline(args) -> int:
         for item in inputs:
             print(f"  {item['name']}  sha1 {item['digest']}")
         return 0
-    result = api.pipeline_status(args.spec, args.input, args.store)
+    result = runner.pipeline_status(args.spec, args.input, args.store)
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0
