@@ -61,6 +61,9 @@ demo: install
 		--steps 5 --plot --out out/demo/interpolation/
 	@echo "== a few seconds of raw audio from the bundled SampleRNN (trained on rendered chorales) =="
 	$(BIN)/tunesmith sample samplernn-chorales --seconds 4 --temperature 0.95 --out out/demo/samplernn.wav
+	@echo "== the chorale through a warm pad with the ambient effects, and transcribed back to MIDI (basic-pitch) =="
+	$(BIN)/tunesmith render out/demo/chorale.mid --program "Pad 2 (warm)" --effects ambient --out out/demo/
+	$(BIN)/tunesmith transcribe out/demo/chorale.wav --out out/demo/transcribed/
 	@echo "== written to out/demo/ (MIDI files open in any DAW; PNGs are piano rolls; WAVs play anywhere) =="
 
 test: install
@@ -78,6 +81,9 @@ bench: install
 	$(BIN)/python benchmarks/melody_quality.py --corpus tunes --minutes 5,10,20
 	$(BIN)/python benchmarks/music_vae.py --steps 15000
 	$(BIN)/python benchmarks/render.py
+	$(BIN)/python benchmarks/transcription.py
+	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/ambient.py
 	@if [ -n "$(NANOGPT)" ] && [ -n "$(TEXT)" ]; then \
 		$(BIN)/python benchmarks/text_vs_nanogpt.py --text "$(TEXT)" --nanogpt "$(NANOGPT)" --minutes 5; \
 	else echo "text_vs_nanogpt skipped: give TEXT=a-1MB-text.txt NANOGPT=a-nanoGPT-checkout"; fi
