@@ -123,6 +123,10 @@ def test_incremental_runs_do_only_what_changed(tmp_path):
     (tmp_path / "rec" / "take1.wav").rename(tmp_path / "rec" / "renamed.wav")
     assert counts(run(spec)) == {"decode": (0, 3, 0), "transcribe": (0, 3, 0)}
     assert (store / "out" / "transcribe" / "renamed.mid").is_file()
+    # ... and a copy of a file is content the store holds: nothing to do either
+    (tmp_path / "rec" / "twin.wav").write_bytes((tmp_path / "rec" / "renamed.wav").read_bytes())
+    assert counts(run(spec)) == {"decode": (0, 4, 0), "transcribe": (0, 4, 0)}
+    assert (store / "out" / "transcribe" / "twin.mid").read_bytes() == (store / "out" / "transcribe" / "renamed.mid").read_bytes()
 
 
 def test_a_corrupt_file_fails_alone_and_is_retried(tmp_path, capsys):

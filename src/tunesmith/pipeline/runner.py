@@ -233,7 +233,7 @@ class Pipeline:
         summary = Summary(stage.name)
         keys = [digest_of(identity, d.digest) for d in datums]
         made: dict[int, Datum] = {}
-        pending = []
+        pending: dict[str, list[int]] = {}  # key -> the datums with that content (the work is done once)
         for index, (datum, key) in enumerate(zip(datums, keys)):
             found = self.store.record(key)
             if found is not None:
@@ -245,15 +245,16 @@ class Pipeline:
                 summary.failed += 1
                 self.failures.append(failure)
             else:
-                pending.append(index)
+                pending.setdefault(key, []).append(index)
         if self.dry:
-            summary.new = len(pending)
+            summary.new = sum(map(len, pending.values()))
             return [made[i] for i in sorted(made)], summary
-        jobs = [(stage.kind, stage.settings, datums[i].name, datums[i].path) for i in pending]
+        work = list(pending.values())
+        jobs = [(stage.kind, stage.settings, datums[same[0]].name, datums[same[0]].path) for same in work]
         with Bar(stage.name, len(jobs), "file", silent=not jobs) as bar:
             for position, outcome in self.executor.run(jobs) if jobs else ():
-                index = pending[position]
-                datum, key = datums[index], keys[index]
+                same = work[position]
+                datum, key = datums[same[0]], keys[same[0]]
                 if outcome.ok:
                     name = output_name(datum.name, suffix)
                     file_name = f"{Path(name).stem}{suffix}"
@@ -261,11 +262,14 @@ class Pipeline:
                     record = self.record(stage, key, [datum], [{"name": name, "file": file_name, "digest": digest}],
                                          outcome.seconds)
                     path = self.store.put(key, file_name, outcome.data, record)
-                    made[index] = Datum(name, digest, path, key, [datum.name])
-                    summary.new += 1
+                    for index in same:
+                        made[index] = Datum(output_name(datums[index].name, suffix), digest, path, key,
+                                            [datums[index].name])
+                    summary.new += len(same)
                 else:
-                    self.failed(stage, key, datum, outcome.error)
-                    summary.failed += 1
+                    for index in same:
+                        self.failed(stage, key, datums[index], outcome.error)
+                    summary.failed += len(same)
                 bar.update(1)
         return [made[i] for i in sorted(made)], summary
 
