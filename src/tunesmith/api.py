@@ -117,11 +117,14 @@ def evaluate(model: str | Path | OpenModel, data: str | None = None, checkpoint:
 
 def render(files: list[str | Path], out: str | Path | None = None, soundfont: str | Path | None = None,
            program: str | int | None = None, effects: str = "none", audio_format: str = "wav",
-           sample_rate: int = 44100, progress: Listener | None = None) -> list[Path]:
+           sample_rate: int = 44100, instrument: str | Path | None = None, root: float | None = None,
+           progress: Listener | None = None) -> list[Path]:
     """MIDI files to audio through FluidSynth and a SoundFont (default: a General MIDI one on the
     system), every non-drum track played by `program` (a number or a General MIDI name) if given,
-    with an effects preset (none, room, ambient), peak-normalized, into the folder `out` (default:
-    the current one) as NAME.FORMAT, never over an existing file. Returns the files written."""
+    or played by `instrument`, a one-shot sound repitched per note (media.sampler; its pitch
+    `root`, else found), with an effects preset (none, room, ambient), peak-normalized, into the
+    folder `out` (default: the current one) as NAME.FORMAT, never over an existing file. Returns
+    the files written."""
     from tunesmith.errors import UserError, info
     from tunesmith.media.audio import AUDIO_FORMATS
     from tunesmith.media.files import free_path, make_folder
@@ -134,16 +137,34 @@ def render(files: list[str | Path], out: str | Path | None = None, soundfont: st
         raise UserError(f"effects {effects!r}: choose one of {', '.join(EFFECTS)}")
     if not 8000 <= sample_rate <= 192000:
         raise UserError(f"sample rate {sample_rate}: give 8000 to 192000 Hz")
-    chosen = program_number(program) if program is not None else None
-    font = Path(soundfont).expanduser() if soundfont else find_soundfont()
-    if not font.is_file():
-        raise UserError(f"no such SoundFont: {font}; give a .sf2 or .sf3 file")
+    sampler = None
+    if instrument is not None:
+        from tunesmith.corpus.audio import AUDIO_SUFFIXES
+        from tunesmith.media.sampler import Sampler
+
+        sound = Path(instrument).expanduser()
+        if soundfont or program is not None:
+            raise UserError("an instrument plays every note itself: give it without a SoundFont or a program")
+        if not sound.is_file() or sound.suffix.lower() not in AUDIO_SUFFIXES:
+            raise UserError(f"instrument {instrument}: give a one-shot sound file (.wav, .flac, .mp3 ...)")
+        sampler = Sampler(sound, sample_rate, root)
+        info(f"playing {sound.name} as a sampler (its pitch: {sampler.root:.1f})")
+    else:
+        chosen = program_number(program) if program is not None else None
+        font = Path(soundfont).expanduser() if soundfont else find_soundfont()
+        if not font.is_file():
+            raise UserError(f"no such SoundFont: {font}; give a .sf2 or .sf3 file")
     folder = make_folder(Path("." if out is None else out).expanduser())
     written = []
     with listening(progress), Bar("rendering", len(files), "file") as bar:
         for midi in files:
             path = free_path(folder / f"{Path(midi).stem}.{audio_format}")
-            written.append(render_midi(midi, path, sample_rate, font, chosen, effects, normalize=True))
+            if sampler is not None:
+                from tunesmith.media.sampler import render_sampler
+
+                written.append(render_sampler(midi, path, sampler, effects))
+            else:
+                written.append(render_midi(midi, path, sample_rate, font, chosen, effects, normalize=True))
             info(f"wrote {path}")
             bar.update(1)
     return written

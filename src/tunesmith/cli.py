@@ -143,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         "render", help="MIDI files to audio through a SoundFont, with an instrument and effects of your choice",
         epilog="examples:\n  tunesmith render song.mid --program \"Pad 2 (warm)\" --effects ambient --out audio/\n"
                "  tunesmith render songs/*.mid --soundfont MyFont.sf2 --format flac --sample-rate 48000\n"
+               "  tunesmith render melody.mid --instrument cat.wav --effects room\n"
                "  tunesmith render --list-programs",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     render.add_argument("files", nargs="*", metavar="FILE.mid")
@@ -156,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--out", metavar="DIR", help="the folder for NAME.wav ... (default: the current folder)")
     render.add_argument("--format", choices=["wav", "flac", "mp3", "ogg"], default="wav")
     render.add_argument("--sample-rate", type=int, default=44100, metavar="R", help="Hz (default 44100)")
+    render.add_argument("--instrument", metavar="SOUND", help="play every note with this one-shot sound (a "
+                        ".wav, a mix from tunesmith mix, a cat), repitched per note, instead of a SoundFont")
+    render.add_argument("--root", type=float, metavar="PITCH", help="--instrument: the MIDI pitch of the sound "
+                        "(default: found with pyin; middle C if it has none)")
     render.add_argument("--list-programs", action="store_true", help="print the General MIDI programs and stop")
 
     transcribe = verbs.add_parser(
@@ -327,7 +332,10 @@ def cmd_render(args) -> int:
         return 0
     if not args.files:
         raise UserError("name the MIDI files to render (or --list-programs)")
-    api.render(args.files, args.out, args.soundfont, args.program, args.effects, args.format, args.sample_rate)
+    if args.root is not None and not args.instrument:
+        raise UserError("--root goes with --instrument")
+    api.render(args.files, args.out, args.soundfont, args.program, args.effects, args.format, args.sample_rate,
+               args.instrument, args.root)
     return 0
 
 
