@@ -10,8 +10,10 @@ import pytest
 import soundfile
 
 from tunesmith.corpus import audio
-from tunesmith.corpus.audio import (decode_audio, list_bundled_audio, normalize, prepare_audio,
-                                    read_audio_corpus, remove_dc, resample, to_mono, trim_silence)
+from tunesmith.media import audio as media_audio
+from tunesmith.corpus.audio import (list_bundled_audio, normalize, prepare_audio, read_audio_corpus, remove_dc,
+                                    trim_silence)
+from tunesmith.media.audio import decode_audio, resample, to_mono
 from tunesmith.errors import UserError
 from tunesmith.notes import Piece, make_notes, write_midi
 
@@ -123,7 +125,7 @@ def test_a_bad_file_given_alone_is_a_one_line_error(recordings, bad):
 def test_a_missing_ffmpeg_is_named_with_the_fix(tmp_path, monkeypatch):
     track = tmp_path / "track.m4a"
     track.write_bytes(b"\x00\x00\x00\x20ftypM4A not really aac")
-    monkeypatch.setattr(audio.shutil, "which", lambda name: None)
+    monkeypatch.setattr(media_audio.shutil, "which", lambda name: None)
     with pytest.raises(UserError) as err:
         read_audio_corpus(str(track))
     message = str(err.value)
@@ -142,8 +144,8 @@ def test_ffmpeg_decodes_what_soundfile_cannot(tmp_path, monkeypatch):
         out = "48000,2\n" if command[0] == "ffprobe" else stereo.astype("<f4").tobytes()
         return subprocess.CompletedProcess(command, 0, out, b"" if command[0] == "ffmpeg" else "")
 
-    monkeypatch.setattr(audio.shutil, "which", lambda name: f"/usr/bin/{name}")
-    monkeypatch.setattr(audio.subprocess, "run", fake_run)
+    monkeypatch.setattr(media_audio.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(media_audio.subprocess, "run", fake_run)
     samples, rate = decode_audio(track)
     assert calls == ["ffprobe", "ffmpeg"] and rate == 48000 and np.array_equal(samples, stereo)
     assert abs(len(prepare_audio(track)) - 8000) <= 2

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import shutil
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,75 +13,16 @@ from typing import Any
 
 import numpy as np
 import soundfile
-import soxr
 
 from tunesmith.corpus import Document, list_files, read_documents
 from tunesmith.corpus.bundled import built_in_place, bundled_midi_folder, cache_folder, cache_subfolder, write_cached
+from tunesmith.corpus.notes import notes_description, notes_folder, notes_row
 from tunesmith.errors import UserError, info
+from tunesmith.media.audio import AUDIO_SUFFIXES, decode_audio, resample, to_mono
 from tunesmith.media.render import find_fluidsynth, find_soundfont, render_midi
 from tunesmith.progress import Bar
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a")
 AUDIO_HINT = "give a .wav/.flac/.ogg/.mp3 file or a folder of them"
-INSTALL_FFMPEG = "install ffmpeg (apt-get install ffmpeg, or make install, which installs it)"
-
-
-def decode_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """float32 samples [frames, channels] and the sample rate. soundfile (libsndfile) reads what it
-    can; anything else (m4a, mp3 on an old libsndfile, odd codecs in a known container) goes to ffmpeg,
-    which keeps the file's own channels and rate (read with ffprobe), so both paths return the same."""
-    path = Path(path)
-    if path.stat().st_size == 0:
-        raise UserError(f"{path} is empty")
-    try:
-        samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError) as err:
-        reason = str(err).rsplit(": ", 1)[-1].strip().rstrip(".") or "unknown format"
-        return _decode_with_ffmpeg(path, reason)
-    return samples, int(rate)
-
-
-def _libsndfile_knows(path: Path) -> bool:
-    """Whether the suffix names a container libsndfile reads itself (so its refusal is final)."""
-    container = {".aif": "AIFF", ".aiff": "AIFF"}.get(path.suffix.lower(), path.suffix[1:].upper())
-    return container in soundfile.available_formats()
-
-
-def _decode_with_ffmpeg(path: Path, soundfile_reason: str) -> tuple[np.ndarray, int]:
-    """The fallback decoder: ffprobe gives rate and channels, ffmpeg gives interleaved float32 (f32le)."""
-    if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
-        if _libsndfile_knows(path):
-            raise UserError(f"{path} is not a readable audio file ({soundfile_reason})")
-        raise UserError(f"cannot decode {path}: {path.suffix or 'this format'} needs ffmpeg, "
-                        f"which is not installed; {INSTALL_FFMPEG}")
-    probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
-                            "stream=sample_rate,channels", "-of", "csv=p=0", str(path)],
-                           capture_output=True, text=True)
-    fields = probe.stdout.strip().split(",")
-    if probe.returncode or len(fields) != 2 or not all(f.strip().isdigit() for f in fields):
-        raise UserError(f"{path} is not a readable audio file ({soundfile_reason}; ffprobe found no audio stream)")
-    rate, channels = int(fields[0]), int(fields[1])  # csv order is the stream's field order
-    decoded = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-acodec", "pcm_f32le",
-                              "-"], capture_output=True)
-    if decoded.returncode:
-        last = decoded.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["ffmpeg failed"]
-        raise UserError(f"{path} is not a readable audio file ({last[0]})")
-    samples = np.frombuffer(decoded.stdout, dtype="<f4")
-    usable = len(samples) - len(samples) % channels
-    return samples[:usable].reshape(-1, channels).astype(np.float32), rate
-
-
-def to_mono(samples: np.ndarray) -> np.ndarray:
-    """The mean of the channels of [frames, channels] samples; 1-D samples are already mono."""
-    samples = np.asarray(samples, dtype=np.float32)
-    return samples if samples.ndim == 1 else samples.mean(axis=1, dtype=np.float32)
-
-
-def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
-    """Samples (mono or [frames, channels]) at target_rate, by soxr at high quality ("HQ")."""
-    if rate == target_rate:
-        return np.asarray(samples, dtype=np.float32)
-    return soxr.resample(np.asarray(samples, dtype=np.float32), rate, target_rate, quality="HQ")
 
 
 def remove_dc(samples: np.ndarray) -> np.ndarray:
@@ -135,7 +74,8 @@ AUDIO_CHORALES = 64  # the first 64 chorales in name order: about 35 minutes of 
 BUNDLED_AUDIO_RATE = 16000
 BUNDLED_AUDIO_VERSION = 1  # raise when the rendering changes, so caches are rebuilt
 BUNDLED_AUDIO = {"chorales-audio": "the first {count} bundled Bach chorales rendered with FluidSynth and a "
-                                   "General MIDI SoundFont (choir and organ), 16 kHz FLAC"}
+                                   "General MIDI SoundFont (choir and organ), 16 kHz FLAC",
+                 "notes": notes_description()}  # NSynth-style single notes: see corpus/notes.py
 RENDER_WORKERS = 4  # fluidsynth processes at once
 
 
@@ -143,6 +83,8 @@ def bundled_audio_folder(name: str) -> Path:
     """The cache folder of a bundled audio corpus, rendered on first use."""
     if name not in BUNDLED_AUDIO:
         raise UserError(f"no bundled audio corpus named {name}: choose one of {', '.join(BUNDLED_AUDIO)}")
+    if name == "notes":
+        return notes_folder()
     folder = cache_folder() / "corpora" / f"{name}-v{BUNDLED_AUDIO_VERSION}"
     if not folder.is_dir():
         render_chorales(folder)
@@ -171,6 +113,9 @@ def list_bundled_audio() -> list[dict]:
     rendered here: its files are the number it will have and its minutes "rendered on first use"."""
     rows = []
     for name, description in BUNDLED_AUDIO.items():
+        if name == "notes":
+            rows.append(notes_row())
+            continue
         folder = cache_folder() / "corpora" / f"{name}-v{BUNDLED_AUDIO_VERSION}"
         row = {"name": name, "description": description.format(count=AUDIO_CHORALES)}
         if folder.is_dir():

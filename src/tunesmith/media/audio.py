@@ -1,23 +1,92 @@
-"""Audio files: the one table of formats, the one writer of a whole clip (atomically) and the
-writer of K clips as they are generated (ClipWriter)."""
+"""Audio files: the one reader (soundfile, else ffmpeg) with mono and resampling helpers, the one
+table of formats, the one writer of a whole clip (atomically) and the writer of K clips as they
+are generated (ClipWriter)."""
 
 from __future__ import annotations
 
 import io
 import os
+import shutil
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import soundfile
+import soxr
 
-from tunesmith.codecs.base import Codec
 from tunesmith.errors import UserError
 from tunesmith.media.files import FILE_MODE, free_path, write_atomic
 
+if TYPE_CHECKING:
+    from tunesmith.codecs.base import Codec
+
 # a format's name (--format, a file's suffix) -> libsndfile's format and sample encoding (None: its default)
 AUDIO_FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "mp3": ("MP3", None), "ogg": ("OGG", "VORBIS")}
+
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a")  # what decode_audio reads
+INSTALL_FFMPEG = "install ffmpeg (apt-get install ffmpeg, or make install, which installs it)"
+
+
+def decode_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """float32 samples [frames, channels] and the sample rate. soundfile (libsndfile) reads what it
+    can; anything else (m4a, mp3 on an old libsndfile, odd codecs in a known container) goes to ffmpeg,
+    which keeps the file's own channels and rate (read with ffprobe), so both paths return the same."""
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise UserError(f"{path} is empty")
+    try:
+        samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError) as err:
+        reason = str(err).rsplit(": ", 1)[-1].strip().rstrip(".") or "unknown format"
+        return _decode_with_ffmpeg(path, reason)
+    return samples, int(rate)
+
+
+def _libsndfile_knows(path: Path) -> bool:
+    """Whether the suffix names a container libsndfile reads itself (so its refusal is final)."""
+    container = {".aif": "AIFF", ".aiff": "AIFF"}.get(path.suffix.lower(), path.suffix[1:].upper())
+    return container in soundfile.available_formats()
+
+
+def _decode_with_ffmpeg(path: Path, soundfile_reason: str) -> tuple[np.ndarray, int]:
+    """The fallback decoder: ffprobe gives rate and channels, ffmpeg gives interleaved float32 (f32le)."""
+    if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
+        if _libsndfile_knows(path):
+            raise UserError(f"{path} is not a readable audio file ({soundfile_reason})")
+        raise UserError(f"cannot decode {path}: {path.suffix or 'this format'} needs ffmpeg, "
+                        f"which is not installed; {INSTALL_FFMPEG}")
+    probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
+                            "stream=sample_rate,channels", "-of", "csv=p=0", str(path)],
+                           capture_output=True, text=True)
+    fields = probe.stdout.strip().split(",")
+    if probe.returncode or len(fields) != 2 or not all(f.strip().isdigit() for f in fields):
+        raise UserError(f"{path} is not a readable audio file ({soundfile_reason}; ffprobe found no audio stream)")
+    rate, channels = int(fields[0]), int(fields[1])  # csv order is the stream's field order
+    decoded = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-acodec", "pcm_f32le",
+                              "-"], capture_output=True)
+    if decoded.returncode:
+        last = decoded.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["ffmpeg failed"]
+        raise UserError(f"{path} is not a readable audio file ({last[0]})")
+    samples = np.frombuffer(decoded.stdout, dtype="<f4")
+    usable = len(samples) - len(samples) % channels
+    return samples[:usable].reshape(-1, channels).astype(np.float32), rate
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """The mean of the channels of [frames, channels] samples; 1-D samples are already mono."""
+    samples = np.asarray(samples, dtype=np.float32)
+    return samples if samples.ndim == 1 else samples.mean(axis=1, dtype=np.float32)
+
+
+def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
+    """Samples (mono or [frames, channels]) at target_rate, by soxr at high quality ("HQ")."""
+    if rate == target_rate:
+        return np.asarray(samples, dtype=np.float32)
+    return soxr.resample(np.asarray(samples, dtype=np.float32), rate, target_rate, quality="HQ")
 
 
 def format_of(path: Path) -> str:

@@ -160,7 +160,7 @@ class Transcriber:
 def read_mono(path: str | Path, sample_rate: int) -> np.ndarray:
     """A recording decoded, mixed down to mono and resampled (no trimming or normalizing: the
     model hears the recording as it is)."""
-    from tunesmith.corpus.audio import decode_audio, resample, to_mono
+    from tunesmith.media.audio import decode_audio, resample, to_mono
 
     samples, rate = decode_audio(path)
     if not len(samples):

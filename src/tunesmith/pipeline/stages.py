@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tunesmith.errors import UserError
+from tunesmith.media.audio import AUDIO_SUFFIXES as AUDIO
 
-AUDIO = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a")  # corpus.audio.AUDIO_SUFFIXES (kept light)
 MIDI = (".mid", ".midi", ".kar")
 RUN = "run"  # what a train stage makes: one run folder
 
