@@ -60,6 +60,7 @@ def main() -> None:
                 path.rename(recordings / path.name)
         making = time.perf_counter() - began
         audio_minutes = sum(soundfile.info(p).duration for p in recordings.iterdir()) / 60
+        count = len(list(recordings.iterdir()))
 
         spec = SPEC
         if args.set_train_minutes:
@@ -91,7 +92,7 @@ def main() -> None:
                 for s in result["stages"]}
 
     print(json.dumps({
-        "benchmark": "ambient_workflow", "recordings": args.count, "audio_minutes": round(audio_minutes, 1),
+        "benchmark": "ambient_workflow", "recordings": count, "audio_minutes": round(audio_minutes, 1),
         "making_recordings_s": round(making, 1), "spec": str(SPEC.relative_to(ROOT)),
         "train_minutes_override": args.set_train_minutes,
         "workflow_s": round(first_seconds, 1), "target_s": 3600, "meets_target": first_seconds < 3600,
