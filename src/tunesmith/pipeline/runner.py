@@ -23,8 +23,6 @@ from tunesmith.pipeline.stages import AGGREGATE, KINDS, RUN, Outcome, process, w
 from tunesmith.pipeline.store import Store, digest_of, file_digest
 from tunesmith.progress import Bar
 
-INPUT = "input"  # the name of the input folder's stage in provenance
-
 
 @dataclass
 class Datum:
