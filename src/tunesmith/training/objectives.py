@@ -242,3 +242,122 @@ def step_accuracy(decoded: torch.Tensor, phrases: torch.Tensor) -> torch.Tensor:
 
 def elbo(model: nn.Module, hp: dict[str, Any], windows: Any) -> Objective:
     return ELBO(model, hp)
+
+
+# -- an adversarial game (GANSynth) ----------------------------------------------------------------
+
+# The loss is WGAN-GP (Gulrajani et al. 2017), GANSynth's choice: the critic estimates the Wasserstein
+# distance between real and generated notes, a penalty keeps its gradient norm near 1 on points
+# between them (so no batch norm, whose statistics would couple the samples the penalty treats one
+# by one, and no weight clipping), and the estimate falls as the notes improve, so the loss tracks
+# quality instead of swinging like the original GAN's. As GANSynth: penalty weight 10, a drift term
+# 1e-3 * D(real)^2 that keeps the scores near 0, and an auxiliary pitch classifier (AC-GAN) whose
+# cross-entropy, weight 10, the discriminator learns on real and generated notes and the generator
+# on its own notes (so that it makes the pitch asked for).
+GAN_SETTINGS = {"lr": 8e-4, "gradient_penalty": 10.0, "drift": 1e-3, "pitch_weight": 10.0}
+
+
+def gradient_penalty(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP's penalty: the mean over a batch of (|grad of D's score at x| - 1)^2, x a random point
+    on the line between each real and generated sample; differentiable (create_graph)."""
+    between = interpolate(real.detach(), fake.detach())
+    score, _ = discriminator(between)
+    return penalty_at(score, between)
+
+
+def interpolate(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """A random point on the line from each real sample to its generated one, requiring grad."""
+    mix = torch.rand(len(real), *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+    return (real + mix * (fake - real)).requires_grad_(True)
+
+
+def penalty_at(score: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """mean (|d score / d point| - 1)^2 over the batch, keeping the graph for the backward pass."""
+    (grad,) = torch.autograd.grad(score.sum(), points, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1.0).square().mean()
+
+
+class Adversarial(Objective):
+    """WGAN-GP with an auxiliary pitch classifier (above) for a model with a `generator(z, pitch)` and
+    a `discriminator(specgrams) -> (score, pitch logits)` (models/gansynth.py). Each trainer step is
+    one discriminator step then one generator step, each with its own Adam (betas 0.0, 0.99 as
+    GANSynth; the trainer's learning rate schedule sets both, from `lr`). A batch is (specgrams
+    [batch, 2, frames, bins], pitch indices [batch]); z is drawn from torch's global generator, whose
+    state the trainer saves, so a resumed run draws the same. Training's "loss" is the
+    discriminator's (minus the Wasserstein estimate, plus the penalty, the drift and the pitch
+    term). Validation's "loss" is the critic's Wasserstein estimate, mean D(real) - mean D(generated
+    at the same pitches from a fixed seed) over held-out notes: lower is better (the critic of that
+    checkpoint tells them apart less), with the classifier's accuracy on generated notes
+    (`pitch_accuracy_fake`: does the generator play the pitch asked for) and on real ones."""
+
+    def __init__(self, model: nn.Module, hp: dict[str, Any]):
+        self.model, self.hp = model, hp
+        setting = {name: hp.get(name, default) for name, default in GAN_SETTINGS.items()}
+        self.penalty_weight, self.drift, self.pitch_weight = (setting["gradient_penalty"], setting["drift"],
+                                                              setting["pitch_weight"])
+        betas = (hp.get("beta1", 0.0), hp.get("beta2", 0.99))
+        self.optimizers = {"generator": torch.optim.Adam(model.generator.parameters(), lr=setting["lr"], betas=betas),
+                           "discriminator": torch.optim.Adam(model.discriminator.parameters(), lr=setting["lr"],
+                                                             betas=betas)}
+        self.generator: nn.Module = model.generator
+        self.discriminator: nn.Module = model.discriminator
+
+    def distribute(self, wrap: Wrap) -> None:
+        self.generator = wrap(self.model.generator, False)
+        self.discriminator = wrap(self.model.discriminator, False)
+
+    def step(self, batch: tuple, step: int, update: Update) -> dict[str, float]:
+        real, pitch = batch
+        n = len(real)
+        # the discriminator's step: real, generated and in-between notes through it in one call
+        with torch.no_grad():
+            fake = self.generator(self.model.sample_z(n), pitch)
+        between = interpolate(real, fake)
+        score, logits = self.discriminator(torch.cat([real, fake, between]))
+        real_score, fake_score, between_score = score.split(n)
+        penalty = penalty_at(between_score, between)
+        wasserstein = real_score.mean() - fake_score.mean()
+        pitch_loss = (nn.functional.cross_entropy(logits[:n], pitch) + nn.functional.cross_entropy(logits[n:2 * n], pitch)) / 2
+        critic_loss = -wasserstein + self.penalty_weight * penalty
+        d_loss = critic_loss + self.drift * real_score.square().mean() + self.pitch_weight * pitch_loss
+        grad_norm_d = update(self.optimizers["discriminator"], d_loss)
+        # the generator's step, through the discriminator just updated
+        fake = self.generator(self.model.sample_z(n), pitch)
+        fake_score, fake_logits = self.discriminator(fake)
+        g_loss = -fake_score.mean() + self.pitch_weight * nn.functional.cross_entropy(fake_logits, pitch)
+        grad_norm_g = update(self.optimizers["generator"], g_loss)
+        accuracy = (logits[:n].argmax(-1) == pitch).float().mean()
+        return {"loss": critic_loss.item(), "d_loss": d_loss.item(), "g_loss": g_loss.item(),
+                "wasserstein": wasserstein.item(), "gradient_penalty": penalty.item(),
+                "pitch_accuracy_real": accuracy.item(), "grad_norm_d": grad_norm_d, "grad_norm_g": grad_norm_g}
+
+    @torch.no_grad()
+    def validate(self, windows: Any, max_tokens: int, batch_size: int,
+                 device: torch.device) -> tuple[dict[str, float], int]:
+        """Over about max_tokens units' worth of held-out notes; the count is of notes. The latent
+        vectors come from a generator seeded 0, so every checkpoint is shown the same ones and the
+        global random state is left alone."""
+        was_training = self.model.training
+        self.model.eval()
+        draw = torch.Generator().manual_seed(0)
+        sums, count = {"real": 0.0, "fake": 0.0, "pitch_accuracy_fake": 0.0, "pitch_accuracy_real": 0.0}, 0
+        for (real, pitch), _ in windows.sequential(max_tokens, batch_size):
+            real, pitch = real.to(device), pitch.to(device)
+            fake = self.model.generator(self.model.sample_z(len(real), draw), pitch)
+            real_score, real_logits = self.model.discriminator(real)
+            fake_score, fake_logits = self.model.discriminator(fake)
+            sums["real"] += real_score.sum().item()
+            sums["fake"] += fake_score.sum().item()
+            sums["pitch_accuracy_real"] += (real_logits.argmax(-1) == pitch).sum().item()
+            sums["pitch_accuracy_fake"] += (fake_logits.argmax(-1) == pitch).sum().item()
+            count += len(real)
+        self.model.train(was_training)
+        if not count:
+            return {"loss": float("nan")}, 0
+        means = {name: total / count for name, total in sums.items()}
+        return {"loss": means["real"] - means["fake"], "pitch_accuracy_fake": means["pitch_accuracy_fake"],
+                "pitch_accuracy_real": means["pitch_accuracy_real"]}, count
+
+
+def adversarial(model: nn.Module, hp: dict[str, Any], windows: Any) -> Objective:
+    return Adversarial(model, hp)
