@@ -239,6 +239,9 @@ def test_spec_errors_are_one_line(tmp_path, capsys):
         spec = write_spec(tmp_path / "bad.toml", text)
         code, out, err = run_cli(capsys, "pipeline", "run", str(spec))
         assert code == 1 and expected in err and len(err.strip().splitlines()) == 1, (text, err)
+    code, _, err = run_cli(capsys, "pipeline", "run", str(write_spec(tmp_path / "ok.toml", '[[stages]]\nkind = "decode"\n')),
+                           "--workers", "0")
+    assert code == 1 and "0 workers: give 1 or more (--workers)" in err
     code, _, err = run_cli(capsys, "pipeline", "run", str(tmp_path / "missing.toml"))
     assert code == 1 and "no such pipeline spec" in err
     spec = write_spec(tmp_path / "noinput.toml", '[[stages]]\nkind = "decode"\n', input="nowhere")

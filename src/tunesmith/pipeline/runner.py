@@ -142,6 +142,8 @@ class RayExecutor:
 
 
 def make_executor(name: str, address: str | None, store: Path, workers: int | None = None):
+    if workers is not None and workers < 1:
+        raise UserError(f"{workers} workers: give 1 or more", option="workers")
     if name == "local":
         if address:
             raise UserError("an address is for the ray executor; add --executor ray")
