@@ -9,6 +9,7 @@ from tunesmith.codecs.miditok_codec import MiditokCodec
 from tunesmith.codecs.performance import PerformanceCodec
 from tunesmith.codecs.polyphony import PolyphonyCodec
 from tunesmith.codecs.quantize import QuantizeCodec
+from tunesmith.codecs.specgram import SpecgramCodec
 
 __all__ = ["CODECS", "Codec", "BarsCodec", "CharCodec", "DrumsCodec", "MelodyCodec", "MiditokCodec",
-           "PerformanceCodec", "PolyphonyCodec", "QuantizeCodec", "load_codec"]
+           "PerformanceCodec", "PolyphonyCodec", "QuantizeCodec", "SpecgramCodec", "load_codec"]

@@ -320,6 +320,55 @@ class PhraseWindows:
             yield (phrases[first: first + batch_size],), True
 
 
+class NoteWindows:
+    """Whole notes as spectrograms (a GANSynth's examples, codecs/specgram.py): float32 [count, 2,
+    frames, bins] and their pitch indices; a step's batch is a slice of a seeded permutation per
+    epoch, a pure function of (seed, step) as for the other windows."""
+
+    carry = False
+    seq_len = 1  # what the progress bar's rate counts: notes
+
+    def __init__(self, specgrams: torch.Tensor, pitches: torch.Tensor):
+        self.specgrams, self.pitches, self.count = specgrams, pitches, len(specgrams)
+
+    def describe(self, codec: Codec) -> str:
+        return f"{self.count:,} notes of {codec.samples / codec.sample_rate:g} s ({len(self.pitches.unique())} pitches)"
+
+    def steps_per_epoch(self, global_batch: int) -> int:
+        return max(1, self.count // global_batch)
+
+    def batch(self, step: int, batch_size: int, seed: int, rank: int = 0,
+              world_size: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        global_batch = batch_size * world_size
+        epoch, position = divmod(step, self.steps_per_epoch(global_batch))
+        order = torch.randperm(self.count, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+        chosen = order[torch.arange(position * global_batch + rank * batch_size,
+                                    position * global_batch + (rank + 1) * batch_size) % self.count]
+        return self.specgrams[chosen], self.pitches[chosen]
+
+    def fresh(self, step: int) -> bool:
+        return True
+
+    def sequential(self, max_tokens: int, batch_size: int):
+        """Validation batches in order: the first max_tokens notes."""
+        count = min(self.count, max(1, max_tokens))
+        for first in range(0, count, batch_size):
+            last = min(first + batch_size, count)
+            yield (self.specgrams[first:last], self.pitches[first:last]), True
+
+
+def note_windows(codec: Any, items: list[Any], hp: dict[str, Any], training: bool) -> NoteWindows | None:
+    """make_windows of a GANSynth recipe: every note in the codec's pitch range; for training, a
+    UserError when they do not fill one batch (none for validation: None)."""
+    specgrams, pitches = codec.encode_notes(items)
+    if len(specgrams) < (hp["batch_size"] if training else 1):
+        if training:
+            raise UserError(f"{len(specgrams)} notes in the pitch range {codec.min_pitch}-{codec.max_pitch}, fewer than "
+                            f"one batch ({hp['batch_size']}); add notes or lower the setting batch_size")
+        return None
+    return NoteWindows(specgrams, pitches)
+
+
 def phrase_windows(codec: Any, items: list[Any], hp: dict[str, Any], training: bool) -> PhraseWindows | None:
     """make_windows of a MusicVAE recipe: every phrase of the pieces (`codec.phrases`), with a line
     saying how many came from how many files; for training, a UserError when they do not fill
