@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--similar-to", metavar="MIDI", help="MusicVAE: variations around this file's first phrase")
     sample.add_argument("--similarity", type=float, default=0.8,
                         help="MusicVAE, with --similar-to: 0 (anything) to 1 (the file itself); default 0.8")
+    sample.add_argument("--pitch", type=int, metavar="P", help="GANSynth: the MIDI pitch of the notes (default: "
+                        "the middle of the model's range)")
     sample.add_argument("--out", metavar="PATH", help="a file (K outputs: name-1.ext, name-2.ext, ... beside "
                         "it) or a folder, made if missing, to write sample.ext or sample-1.ext, ... into: a "
                         "PATH ending in /, an existing folder, or with K outputs a PATH without a suffix. "
@@ -290,7 +292,7 @@ def cmd_sample(args) -> int:
                             args.style, program, args.bpm, args.plot, args.format)
     request = SampleRequest(options, Length(args.length, args.seconds), args.num_outputs,
                             Strategy(args.temperature, args.top_k, args.top_p, args.argmax), args.beam, args.seed,
-                            args.out, args.sample_on_spaces, args.bars, args.similar_to, args.similarity)
+                            args.out, args.sample_on_spaces, args.bars, args.similar_to, args.similarity, args.pitch)
 
     def echo(text: str) -> None:
         sys.stdout.write(text)
@@ -408,7 +410,8 @@ def cmd_eval(args) -> int:
     unit = result["unit"]
     rows = [("run", result["run"]), ("checkpoint", f"step {result['checkpoint_step']}"),
             ("data", f"{result['data']} ({result['split']})"), (f"{unit}s", f"{result['tokens']:,}"),
-            (f"loss (nats/{unit})", f"{result['loss_nats']:.4f}"), (f"bits/{unit}", f"{result['bits_per_unit']:.4f}")]
+            *([(f"loss (nats/{unit})", f"{result['loss_nats']:.4f}"), (f"bits/{unit}", f"{result['bits_per_unit']:.4f}")]
+              if result["bits_per_unit"] is not None else [("loss", f"{result['loss_nats']:.4f}")])]
     for name in result.get("objective_metrics", []):
         value = result[name]
         rows.append((name.replace("_", " "), f"{value:.4f}" if isinstance(value, float) else f"{value:,}"))

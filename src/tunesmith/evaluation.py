@@ -44,9 +44,9 @@ def evaluate_model(opened: Any, data: str | None = None, samples: int = 8, seed:
     held_out = [d.content for d in splits.get("validation", train) if codec.usable(d.content)]
     domain = recipe.domain
     seconds = domain.seconds(held_out)
-    if seconds:
+    if seconds and result["bits_per_unit"] is not None:
         result["nats_per_second"] = result["loss_nats"] * result["tokens"] / seconds
-    if samples > 0 and domain.statistics and held_out:
+    if samples > 0 and domain.statistics and held_out and hasattr(recipe.generator, "unprimed"):
         reference = domain.reference(codec, held_out, [d.content for d in train], samples, seed, clip_seconds)
         generated = recipe.generator.unprimed(opened, samples, domain.length(codec, reference, clip_seconds), seed)
         result[domain.statistics] = domain.compare(generated, reference, codec)
@@ -71,7 +71,7 @@ def split_scores(opened: Any, items: list[Any]) -> dict[str, Any] | None:
     if not count:
         return None
     extra = {name: value for name, value in metrics.items() if name not in ("loss", "bits")}
-    return {"tokens": count, "loss_nats": metrics["loss"], "bits_per_unit": metrics["bits"], **extra,
+    return {"tokens": count, "loss_nats": metrics["loss"], "bits_per_unit": metrics.get("bits"), **extra,
             "objective_metrics": sorted(extra)}
 
 

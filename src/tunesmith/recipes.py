@@ -19,9 +19,10 @@ from tunesmith.models.music_transformer import MusicTransformer
 from tunesmith.models.rnn import CELLS, RNNLanguageModel
 from tunesmith.generation.autoregressive import AUTOREGRESSIVE
 from tunesmith.generation.latent import LATENT
+from tunesmith.generation.oneshot import ONE_SHOT
 from tunesmith.models.music_vae import DEFAULTS as MVAE
-from tunesmith.training.data import chunk_windows, phrase_windows, token_windows
-from tunesmith.training.objectives import CarriedState, Objective, carried_state, elbo, next_token
+from tunesmith.training.data import chunk_windows, note_windows, phrase_windows, token_windows
+from tunesmith.training.objectives import CarriedState, Objective, adversarial, carried_state, elbo, next_token
 
 
 @dataclass(frozen=True)
@@ -329,6 +330,24 @@ def build_wavenet(hp: dict[str, Any], codec: Codec) -> nn.Module:
                    global_conditions=len(getattr(codec, "styles", [])), dropout=hp["dropout"])
 
 
+# -- neural instruments ----------------------------------------------------------------------------
+
+def read_notes_corpus(source: str, hp: dict[str, Any]) -> list[Document]:
+    from tunesmith.corpus.notes import read_notes
+
+    return read_notes(source, hp["sample_rate"], hp["seconds"])
+
+
+def fit_specgram_codec(items: list[Any], hp: dict[str, Any]) -> Codec:
+    return CODECS["specgram"].fit(items, hp["sample_rate"], hp["seconds"], hp["bins"], hp["mel"])
+
+
+def build_gansynth(hp: dict[str, Any], codec: Codec) -> nn.Module:
+    from tunesmith.models.gansynth import GANSynth
+
+    return GANSynth(frames=codec.frames, bins=codec.bins, z_size=hp["z_size"], pitches=codec.pitches)
+
+
 def midi_recipe(name: str, summary: str, example: str, default_data: str | None, codec: str,
                 params: dict[str, Param], default_steps: int = 1500, **fields: Any) -> Recipe:
     return Recipe(name=name, summary=summary, example=example, default_data=default_data,
@@ -476,6 +495,34 @@ RECIPES: dict[str, Recipe] = {
             lookback=samplernn_lookback,
             # the first look-back of each window's targets is history the loss does not score
             objective=lambda model, hp, windows: CarriedState(model, hp, windows, unscored=model.lookback - 1),
+        ),
+        Recipe(
+            name="gansynth",
+            summary="notes from a latent timbre and a pitch in one pass, over mel IF spectrograms (GANSynth)",
+            example="tunesmith train gansynth --data notes --minutes 60  # then: tunesmith sample RUN --pitch 60",
+            default_data="notes",
+            default_steps=3000,
+            read_corpus=read_notes_corpus,
+            make_codec=fit_specgram_codec,
+            build_model=build_gansynth,
+            domain=AUDIO,
+            make_windows=note_windows,
+            objective=adversarial,
+            generator=ONE_SHOT,
+            params={
+                "sample_rate": Param(8000, "sample rate (Hz) of the notes (8 kHz: a CPU-sized spectrogram)"),
+                "seconds": Param(1.0, "the length of every note (longer notes are cut)"),
+                "bins": Param(128, "frequency bins of the spectrogram (a power of 2; the FFT is twice as long)"),
+                "mel": Param(True, "magnitude and instantaneous frequency on mel bands (GANSynth's best), else linear"),
+                "z_size": Param(128, "latent dimensions (the timbre)"),
+                "lr": Param(8e-4, "learning rate of both Adams (betas 0, 0.99)"),
+                "warmup_steps": Param(0, "steps of linear learning-rate warm-up"),
+                "min_lr_ratio": Param(1.0, "final learning rate as a fraction of lr (1: constant, as GANSynth)"),
+                "grad_clip": Param(0.0, "clip the gradient norm to this (0: off; the penalty keeps the critic's in hand)"),
+                "batch_size": Param(16, "notes per step (per process under torchrun)"),
+                "eval_every": Param(250, "steps between validation + checkpoint (a sweep of notes in samples/)"),
+                "eval_tokens": Param(256, "at most this many validation notes per evaluation"),
+            },
         ),
     ]
 }

@@ -40,7 +40,8 @@ def refuse(request: SampleRequest) -> None:
     asked = [(request.beam, "beam search"), (request.sample_on_spaces, "sampling on word boundaries"),
              (options.primer, "a primer (a VAE varies a whole phrase: ask for phrases similar to a file)"),
              (options.style, "a style"), (request.strategy.top_k or request.strategy.top_p < 1, "top-k or top-p"),
-             (request.length.amount or request.length.seconds, "a length in steps or seconds (give it in bars)")]
+             (request.length.amount or request.length.seconds, "a length in steps or seconds (give it in bars)"),
+             (request.pitch is not None, "a pitch (that is for a GANSynth run)")]
     for value, what in asked:
         if value:
             raise UserError(f"{what} is not for a MusicVAE run")

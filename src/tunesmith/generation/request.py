@@ -25,6 +25,7 @@ class SampleRequest:
     bars: int | None = None  # a VAE: how many bars (default: the model's phrase)
     similar_to: str | Path | None = None  # a VAE: variations around this MIDI file's encoding
     similarity: float = 0.8  # ... from 0 (anything) to 1 (the file itself)
+    pitch: int | None = None  # a GANSynth: the MIDI pitch of the notes (default: the middle of its range)
 
     def check(self) -> None:
         self.strategy.check()

@@ -63,7 +63,7 @@ def instantaneous_frequency(phase: torch.Tensor, dim: int) -> torch.Tensor:
 class Specgrams:
     """Converts waves of `length` samples to [batch, 2, frames, bins] and back: an FFT of
     2 x `bins` with 75% overlap (GANSynth: 1024 bins, 128 frames for 4 s at 16 kHz), the DC bin
-    dropped, frames a multiple of 8 by padding in front (as GANSynth pads: the frames end with the
+    dropped, frames a multiple of 16 by padding in front (as GANSynth pads: the frames end with the
     sound), and with
     `mel` the magnitude and phase moved onto `bins` mel bands (mel IF)."""
 
@@ -72,7 +72,7 @@ class Specgrams:
             raise ValueError(f"bins must be a power of 2, not {bins}")
         self.length, self.bins, self.sample_rate, self.mel = length, bins, sample_rate, mel
         self.n_fft, self.hop = 2 * bins, bins // 2
-        self.frames = 8 * math.ceil((length / self.hop + 1) / 8)  # a multiple of 8, for a network's strides
+        self.frames = 16 * math.ceil((length / self.hop + 1) / 16)  # a multiple of 16, for a network's strides
         self.pad = self.hop * (self.frames - 1) - length  # samples added in front
         weights = mel_matrix(bins, bins, sample_rate) if mel else np.eye(bins)
         gram = weights.T @ weights

@@ -1,0 +1,91 @@
+"""The one-shot generator of a GANSynth: whole notes in one pass of the generator network, each
+from a latent vector (its timbre) and a pitch, decoded from spectrograms to waveforms by the codec
+(codecs/specgram.py) and written as audio files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tunesmith import runs
+from tunesmith.errors import UserError
+from tunesmith.generation.latent import model_device
+from tunesmith.generation.request import SampleRequest, Samples
+from tunesmith.generation.strategies import make_generator
+from tunesmith.media.audio import write_audio
+from tunesmith.media.files import output_paths
+
+PREVIEW_PITCHES = 5  # the trainer's preview: a sweep over this many pitches of the model's range
+
+
+def notes(codec: Any, model: torch.nn.Module, pitches: list[int], seed: int | None) -> np.ndarray:
+    """Waveforms [len(pitches), samples] of notes at these MIDI pitches, each with its own latent
+    vector drawn on the CPU from `seed` (the same notes on any device)."""
+    index = torch.tensor([codec.pitch_index(p) for p in pitches], device=model_device(model))
+    z = model.sample_z(len(pitches), make_generator(torch.device("cpu"), seed)).to(model_device(model))
+    with torch.no_grad():
+        return codec.decode_specgrams(model.generate(z, index))
+
+
+def refuse(request: SampleRequest) -> None:
+    """The parts of a request that mean nothing to a one-shot note generator, each in one line."""
+    options = request.options
+    asked = [(request.beam, "beam search"), (request.sample_on_spaces, "sampling on word boundaries"),
+             (options.primer, "a primer"), (options.style, "a style"), (request.bars, "bars"),
+             (request.similar_to, "a file to vary"), (request.length.amount or request.length.seconds,
+                                                       "a length (a note is as long as the model's notes)")]
+    for value, what in asked:
+        if value:
+            raise UserError(f"{what} is not for a GANSynth run: ask for a pitch and a number of notes")
+
+
+def sample(opened: Any, request: SampleRequest, echo: Any = None) -> Samples:
+    """`num_outputs` notes at `request.pitch` (default: the middle of the model's range), each a
+    different timbre, written as audio files."""
+    refuse(request)
+    if request.num_outputs < 1:
+        raise UserError("the number of notes must be 1 or more")
+    codec = opened.codec
+    pitch = request.pitch if request.pitch is not None else (codec.min_pitch + codec.max_pitch) // 2
+    codec.pitch_index(pitch)  # a pitch outside the model's range is one clear line
+    suffix = f".{request.options.format}" if request.options.format else ".wav"
+    paths = output_paths(request.out, request.num_outputs, suffix)
+    waves = notes(codec, opened.model, [pitch] * request.num_outputs, request.seed)
+    for wave, path in zip(waves, paths):
+        write_audio(path, peak_normalized(wave), codec.sample_rate)
+    return Samples(items=list(waves), paths=paths)
+
+
+def peak_normalized(wave: np.ndarray, peak: float = 0.9) -> np.ndarray:
+    loudest = float(np.abs(wave).max())
+    return wave * (peak / loudest) if loudest > 0 else wave
+
+
+def make_preview(domain: Any, codec: Any, run: Path, seed: int, hp: dict[str, Any]):
+    """The trainer's sample at each checkpoint: one note at each of PREVIEW_PITCHES pitches across
+    the model's range, one after the other, as samples/step-N.wav."""
+    pitches = np.linspace(codec.min_pitch, codec.max_pitch, PREVIEW_PITCHES).round().astype(int).tolist()
+
+    def preview(model: torch.nn.Module, step: int, writer) -> None:
+        was_training = model.training
+        model.eval()
+        sweep = notes(codec, model, pitches, seed)
+        model.train(was_training)
+        (run / runs.SAMPLES).mkdir(exist_ok=True)
+        write_audio(run / runs.SAMPLES / f"step-{step:08d}.wav", peak_normalized(np.concatenate(list(sweep))),
+                    codec.sample_rate)
+
+    return preview
+
+
+class OneShot:
+    """The generator of GANSynth: `sample` (notes at a pitch) and `preview`."""
+
+    sample = staticmethod(sample)
+    preview = staticmethod(make_preview)
+
+
+ONE_SHOT = OneShot()

@@ -1,0 +1,74 @@
+"""The gansynth recipe end to end on tiny one-shot notes: train, the preview sweep, sample notes at
+a pitch, eval, and what a GANSynth run refuses (and what other runs refuse of it) in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from conftest import run_cli
+
+RATE = 4000
+TINY = ["--set", "sample_rate=4000", "--set", "seconds=0.5", "--set", "bins=64", "--set", "batch_size=8",
+        "--set", "eval_every=5"]
+
+
+@pytest.fixture(scope="module")
+def gansynth_run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("gansynth")
+    notes = folder / "notes"
+    notes.mkdir()
+    t = np.arange(RATE // 2) / RATE
+    for pitch in range(60, 66):
+        for velocity in (80, 110):
+            hz = 440 * 2 ** ((pitch - 69) / 12)
+            wave = velocity / 127 * 0.6 * np.exp(-2 * t) * np.sin(2 * np.pi * hz * t)
+            soundfile.write(notes / f"sine-{pitch:03d}-{velocity:03d}.wav", wave.astype(np.float32), RATE)
+    from tunesmith.cli import main
+
+    run = folder / "run"
+    assert main(["train", "gansynth", "--data", str(notes), "--steps", "10", "--run", str(run), *TINY]) == 0
+    return run
+
+
+def test_training_writes_checkpoints_and_a_sweep_of_notes(gansynth_run):
+    sweeps = sorted((gansynth_run / "samples").glob("step-*.wav"))
+    assert [p.name for p in sweeps] == ["step-00000005.wav", "step-00000010.wav"]
+    audio, rate = soundfile.read(sweeps[-1])
+    assert rate == RATE and len(audio) == 5 * RATE // 2  # five notes of 0.5 s across the range
+    assert np.isfinite(audio).all() and np.abs(audio).max() > 0.1
+
+
+def test_sample_writes_notes_at_the_pitch_asked(gansynth_run, tmp_path, capsys):
+    code, _, err = run_cli(capsys, "sample", str(gansynth_run), "--pitch", "62", "--num-outputs", "3", "--seed", "1",
+                           "--out", str(tmp_path / "notes/"))
+    assert code == 0, err
+    made = sorted((tmp_path / "notes").iterdir())
+    assert [p.name for p in made] == ["sample-1.wav", "sample-2.wav", "sample-3.wav"]
+    first, rate = soundfile.read(made[0])
+    assert rate == RATE and len(first) == RATE // 2
+    again_code, _, _ = run_cli(capsys, "sample", str(gansynth_run), "--pitch", "62", "--num-outputs", "3", "--seed", "1",
+                               "--out", str(tmp_path / "again/"))
+    assert again_code == 0
+    assert np.array_equal(soundfile.read(tmp_path / "again" / "sample-1.wav")[0], first)  # the seed repeats them
+    assert not np.array_equal(soundfile.read(made[1])[0], first)  # each note its own timbre
+
+
+def test_eval_reports_the_critic_and_the_pitch_classifier(gansynth_run, capsys):
+    code, out, err = run_cli(capsys, "eval", str(gansynth_run), "--samples", "0")
+    assert code == 0, err
+    assert "pitch accuracy fake" in out and "pitch accuracy real" in out and "bits" not in out
+
+
+def test_what_gansynth_refuses_and_what_others_refuse_of_it(gansynth_run, capsys):
+    cases = [
+        (["sample", str(gansynth_run), "--pitch", "90"], "outside the pitches this model knows, 60-65"),
+        (["sample", str(gansynth_run), "--seconds", "3"], "is not for a GANSynth run"),
+        (["sample", "melody-folk", "--pitch", "60"], "only a GANSynth run makes notes at a pitch"),
+        (["sample", "music-vae-folk", "--pitch", "60"], "a pitch (that is for a GANSynth run)"),
+    ]
+    for argv, expected in cases:
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 1 and expected in err and "Traceback" not in err, (argv, err)
