@@ -56,10 +56,36 @@ def test_sample_writes_notes_at_the_pitch_asked(gansynth_run, tmp_path, capsys):
     assert not np.array_equal(soundfile.read(made[1])[0], first)  # each note its own timbre
 
 
-def test_eval_reports_the_critic_and_the_pitch_classifier(gansynth_run, capsys):
+def test_eval_reports_the_critic_the_pitch_classifier_and_measured_pitch(gansynth_run, capsys):
     code, out, err = run_cli(capsys, "eval", str(gansynth_run), "--samples", "0")
     assert code == 0, err
     assert "pitch accuracy fake" in out and "pitch accuracy real" in out and "bits" not in out
+    assert "generated notes" not in out
+    code, out, err = run_cli(capsys, "eval", str(gansynth_run), "--samples", "3", "--json")
+    assert code == 0, err
+    import json
+
+    generated = json.loads(out)["generated"]
+    assert generated["notes"] == 3 and 0 <= generated["pitch_accuracy"] <= 1 and 0 <= generated["voiced_frames"] <= 1
+
+
+def test_assess_counts_a_note_at_its_pitch(monkeypatch):
+    """assess measures what it is given: notes that are sine tones at the pitch asked for score 1,
+    a fifth away 0."""
+    from types import SimpleNamespace
+
+    from tunesmith.generation import oneshot
+
+    def sines(codec, model, pitches, seed, shift=0):
+        t = np.arange(RATE) / RATE
+        return np.stack([0.5 * np.sin(2 * np.pi * 440 * 2 ** ((p + shift - 69) / 12) * t) for p in pitches])
+
+    opened = SimpleNamespace(codec=SimpleNamespace(min_pitch=60, max_pitch=72, sample_rate=RATE), model=None)
+    monkeypatch.setattr(oneshot, "notes", sines)
+    right = oneshot.assess(opened, 3, 0)
+    assert right["pitch_accuracy"] == 1.0 and right["median_cents_off"] < 10
+    monkeypatch.setattr(oneshot, "notes", lambda *a: sines(*a, shift=7))
+    assert oneshot.assess(opened, 3, 0)["pitch_accuracy"] == 0.0
 
 
 def test_what_gansynth_refuses_and_what_others_refuse_of_it(gansynth_run, capsys):

@@ -432,6 +432,13 @@ def cmd_eval(args) -> int:
 
         print("\naudio statistics, generated clips vs training audio:")
         print(format_table(result["audio"]))
+    if "generated" in result:
+        generated = result["generated"]
+        cents = generated["median_cents_off"]
+        print(f"\n{generated['notes']} generated notes across the pitch range (pyin):")
+        print(f"{'at their pitch (50 c)':<22} {generated['pitch_accuracy']:.3f}")
+        print(f"{'voiced frames':<22} {generated['voiced_frames']:.3f}")
+        print(f"{'median cents off':<22} {'-' if cents is None else f'{cents:.1f}'}")
     if "saved" in result:
         print(f"saved {result['saved']}")
     return 0

@@ -50,6 +50,8 @@ def evaluate_model(opened: Any, data: str | None = None, samples: int = 8, seed:
         reference = domain.reference(codec, held_out, [d.content for d in train], samples, seed, clip_seconds)
         generated = recipe.generator.unprimed(opened, samples, domain.length(codec, reference, clip_seconds), seed)
         result[domain.statistics] = domain.compare(generated, reference, codec)
+    if samples > 0 and hasattr(recipe.generator, "assess"):  # one-shot notes: their pitch, measured
+        result["generated"] = recipe.generator.assess(opened, samples, seed)
     save(opened, result)
     return result
 

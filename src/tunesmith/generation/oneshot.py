@@ -81,11 +81,40 @@ def make_preview(domain: Any, codec: Any, run: Path, seed: int, hp: dict[str, An
     return preview
 
 
+CENTS = 50  # a note is at its pitch when its median f0 is this close
+
+
+def assess(opened: Any, count: int, seed: int) -> dict[str, Any]:
+    """What `eval` reports of `count` generated notes, their pitches spread over the model's range:
+    the share whose median f0 (librosa's pyin over the voiced frames, no downloaded weights) lies
+    within CENTS of the pitch asked for, the share of frames voiced, and the median error in cents."""
+    import librosa
+
+    codec = opened.codec
+    pitches = np.linspace(codec.min_pitch, codec.max_pitch, count).round().astype(int).tolist()
+    waves = notes(codec, opened.model, pitches, seed)
+    hits, voiced_share, errors = 0, [], []
+    for wave, pitch in zip(waves, pitches):
+        # an octave either side (pyin's transitions need that many bins), frames of about 128 ms
+        frame = min(1 << int(np.log2(len(wave))), 1 << round(np.log2(0.128 * codec.sample_rate)))
+        f0, voiced, _ = librosa.pyin(wave, fmin=librosa.midi_to_hz(max(pitch - 12, 12)),
+                                     fmax=min(librosa.midi_to_hz(pitch + 12), codec.sample_rate / 2 - 1),
+                                     sr=codec.sample_rate, frame_length=frame, n_thresholds=50)
+        voiced_share.append(float(voiced.mean()) if len(voiced) else 0.0)
+        if voiced.any():
+            cents = 1200 * np.log2(np.nanmedian(f0[voiced]) / librosa.midi_to_hz(pitch))
+            errors.append(abs(float(cents)))
+            hits += abs(cents) <= CENTS
+    return {"notes": count, "pitch_accuracy": hits / count, "voiced_frames": float(np.mean(voiced_share)),
+            "median_cents_off": float(np.median(errors)) if errors else None}
+
+
 class OneShot:
-    """The generator of GANSynth: `sample` (notes at a pitch) and `preview`."""
+    """The generator of GANSynth: `sample` (notes at a pitch), `preview` and `assess` (eval)."""
 
     sample = staticmethod(sample)
     preview = staticmethod(make_preview)
+    assess = staticmethod(assess)
 
 
 ONE_SHOT = OneShot()
