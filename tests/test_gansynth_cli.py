@@ -56,6 +56,17 @@ def test_sample_writes_notes_at_the_pitch_asked(gansynth_run, tmp_path, capsys):
     assert not np.array_equal(soundfile.read(made[1])[0], first)  # each note its own timbre
 
 
+def test_interpolate_moves_from_one_timbre_to_another(gansynth_run, tmp_path, capsys):
+    code, _, err = run_cli(capsys, "sample", str(gansynth_run), "--pitch", "63", "--interpolate", "5", "--seed", "2",
+                           "--out", str(tmp_path / "blend/"))
+    assert code == 0, err
+    made = sorted((tmp_path / "blend").iterdir())
+    assert [p.name for p in made] == [f"sample-{i}.wav" for i in range(1, 6)]
+    spectra = [np.abs(np.fft.rfft(soundfile.read(p)[0])) for p in made]
+    steps = [np.abs(a - b).sum() for a, b in zip(spectra, spectra[1:])]
+    assert max(steps) < np.abs(spectra[0] - spectra[-1]).sum()  # each step smaller than the whole way
+
+
 def test_eval_reports_the_critic_the_pitch_classifier_and_measured_pitch(gansynth_run, capsys):
     code, out, err = run_cli(capsys, "eval", str(gansynth_run), "--samples", "0")
     assert code == 0, err
@@ -92,7 +103,8 @@ def test_what_gansynth_refuses_and_what_others_refuse_of_it(gansynth_run, capsys
     cases = [
         (["sample", str(gansynth_run), "--pitch", "90"], "outside the pitches this model knows, 60-65"),
         (["sample", str(gansynth_run), "--seconds", "3"], "is not for a GANSynth run"),
-        (["sample", "melody-folk", "--pitch", "60"], "only a GANSynth run makes notes at a pitch"),
+        (["sample", "melody-folk", "--pitch", "60"], "only a GANSynth run makes notes"),
+        (["sample", str(gansynth_run), "--interpolate", "3", "--num-outputs", "2"], "without a number of outputs"),
         (["sample", "music-vae-folk", "--pitch", "60"], "a pitch (that is for a GANSynth run)"),
     ]
     for argv, expected in cases:

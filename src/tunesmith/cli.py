@@ -120,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="MusicVAE, with --similar-to: 0 (anything) to 1 (the file itself); default 0.8")
     sample.add_argument("--pitch", type=int, metavar="P", help="GANSynth: the MIDI pitch of the notes (default: "
                         "the middle of the model's range)")
+    sample.add_argument("--interpolate", type=int, default=0, metavar="K", help="GANSynth: K notes moving from "
+                        "one timbre to another (slerp between two latent vectors)")
     sample.add_argument("--out", metavar="PATH", help="a file (K outputs: name-1.ext, name-2.ext, ... beside "
                         "it) or a folder, made if missing, to write sample.ext or sample-1.ext, ... into: a "
                         "PATH ending in /, an existing folder, or with K outputs a PATH without a suffix. "
@@ -292,7 +294,8 @@ def cmd_sample(args) -> int:
                             args.style, program, args.bpm, args.plot, args.format)
     request = SampleRequest(options, Length(args.length, args.seconds), args.num_outputs,
                             Strategy(args.temperature, args.top_k, args.top_p, args.argmax), args.beam, args.seed,
-                            args.out, args.sample_on_spaces, args.bars, args.similar_to, args.similarity, args.pitch)
+                            args.out, args.sample_on_spaces, args.bars, args.similar_to, args.similarity, args.pitch,
+                            args.interpolate)
 
     def echo(text: str) -> None:
         sys.stdout.write(text)

@@ -130,8 +130,9 @@ def sample(loaded: Any, request: SampleRequest, echo: Callable[[str], None] | No
     for value, what in ((request.similar_to, "phrases similar to a file"), (request.bars, "a length in bars")):
         if value:
             raise UserError(f"{what}: only a MusicVAE run makes those; this is a {loaded.recipe.name} run")
-    if request.pitch is not None:
-        raise UserError(f"a pitch: only a GANSynth run makes notes at a pitch; this is a {loaded.recipe.name} run")
+    if request.pitch is not None or request.interpolate:
+        raise UserError(f"a pitch or an interpolation of timbres: only a GANSynth run makes notes; this is a "
+                        f"{loaded.recipe.name} run")
     options, strategy, out, num_outputs = request.options, request.strategy, request.out, request.num_outputs
     codec, domain, model = loaded.codec, loaded.recipe.domain, loaded.model
     context, prefix = domain.context(codec, options)

@@ -41,7 +41,9 @@ def refuse(request: SampleRequest) -> None:
              (options.primer, "a primer (a VAE varies a whole phrase: ask for phrases similar to a file)"),
              (options.style, "a style"), (request.strategy.top_k or request.strategy.top_p < 1, "top-k or top-p"),
              (request.length.amount or request.length.seconds, "a length in steps or seconds (give it in bars)"),
-             (request.pitch is not None, "a pitch (that is for a GANSynth run)")]
+             (request.pitch is not None, "a pitch (that is for a GANSynth run)"),
+             (request.interpolate, "an interpolation of timbres (that is for a GANSynth run; tunesmith interpolate "
+                                   "goes between two MIDI files)")]
     for value, what in asked:
         if value:
             raise UserError(f"{what} is not for a MusicVAE run")

@@ -21,13 +21,22 @@ from tunesmith.media.files import output_paths
 PREVIEW_PITCHES = 5  # the trainer's preview: a sweep over this many pitches of the model's range
 
 
-def notes(codec: Any, model: torch.nn.Module, pitches: list[int], seed: int | None) -> np.ndarray:
+def notes(codec: Any, model: torch.nn.Module, pitches: list[int], seed: int | None,
+          between: int = 0) -> np.ndarray:
     """Waveforms [len(pitches), samples] of notes at these MIDI pitches, each with its own latent
-    vector drawn on the CPU from `seed` (the same notes on any device)."""
+    vector drawn on the CPU from `seed` (the same notes on any device); with `between`, the notes
+    instead move in that many steps along the sphere (slerp) from one drawn timbre to another."""
+    from tunesmith.models.music_vae import slerp
+
     index = torch.tensor([codec.pitch_index(p) for p in pitches], device=model_device(model))
-    z = model.sample_z(len(pitches), make_generator(torch.device("cpu"), seed)).to(model_device(model))
+    draw = make_generator(torch.device("cpu"), seed)
+    if between:
+        ends = model.sample_z(2, draw)
+        z = slerp(ends[0], ends[1], torch.linspace(0, 1, between))
+    else:
+        z = model.sample_z(len(pitches), draw)
     with torch.no_grad():
-        return codec.decode_specgrams(model.generate(z, index))
+        return codec.decode_specgrams(model.generate(z.to(model_device(model)), index))
 
 
 def refuse(request: SampleRequest) -> None:
@@ -44,16 +53,20 @@ def refuse(request: SampleRequest) -> None:
 
 def sample(opened: Any, request: SampleRequest, echo: Any = None) -> Samples:
     """`num_outputs` notes at `request.pitch` (default: the middle of the model's range), each a
-    different timbre, written as audio files."""
+    different timbre, or with `request.interpolate` K, K notes moving from one timbre to another,
+    written as audio files."""
     refuse(request)
-    if request.num_outputs < 1:
-        raise UserError("the number of notes must be 1 or more")
+    if request.num_outputs < 1 or request.interpolate < 0 or request.interpolate == 1:
+        raise UserError("the number of notes must be 1 or more, an interpolation 2 steps or more")
+    if request.interpolate and request.num_outputs > 1:
+        raise UserError("an interpolation makes its own number of notes: give it without a number of outputs")
     codec = opened.codec
     pitch = request.pitch if request.pitch is not None else (codec.min_pitch + codec.max_pitch) // 2
     codec.pitch_index(pitch)  # a pitch outside the model's range is one clear line
+    count = request.interpolate or request.num_outputs
     suffix = f".{request.options.format}" if request.options.format else ".wav"
-    paths = output_paths(request.out, request.num_outputs, suffix)
-    waves = notes(codec, opened.model, [pitch] * request.num_outputs, request.seed)
+    paths = output_paths(request.out, count, suffix)
+    waves = notes(codec, opened.model, [pitch] * count, request.seed, request.interpolate)
     for wave, path in zip(waves, paths):
         write_audio(path, peak_normalized(wave), codec.sample_rate)
     return Samples(items=list(waves), paths=paths)

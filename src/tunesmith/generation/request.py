@@ -26,6 +26,7 @@ class SampleRequest:
     similar_to: str | Path | None = None  # a VAE: variations around this MIDI file's encoding
     similarity: float = 0.8  # ... from 0 (anything) to 1 (the file itself)
     pitch: int | None = None  # a GANSynth: the MIDI pitch of the notes (default: the middle of its range)
+    interpolate: int = 0  # a GANSynth: this many notes from one timbre to another (0: off)
 
     def check(self) -> None:
         self.strategy.check()
