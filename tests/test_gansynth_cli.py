@@ -67,6 +67,26 @@ def test_interpolate_moves_from_one_timbre_to_another(gansynth_run, tmp_path, ca
     assert max(steps) < np.abs(spectra[0] - spectra[-1]).sum()  # each step smaller than the whole way
 
 
+def test_render_a_midi_file_through_the_gansynth_instrument(gansynth_run, tmp_path, capsys):
+    from tunesmith.notes import NOTE_DTYPE, Piece, write_midi
+
+    song = tmp_path / "tune.mid"
+    notes = [(0.0, 0.4, 62), (0.5, 0.9, 65), (1.0, 1.8, 86)]  # 86: out of the instrument's range (60-65)
+    write_midi(Piece(np.array([(a * 2, b * 2, p, 100, 0, False) for a, b, p in notes], NOTE_DTYPE), 120.0), song)
+    code, _, err = run_cli(capsys, "render", str(song), "--instrument", str(gansynth_run), "--sample-rate", "8000",
+                           "--timbre-path", "1,2", "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    assert "1 notes outside the instrument's pitches 60-65 were moved by octaves" in err
+    audio, rate = soundfile.read(tmp_path / "out" / "tune.wav")
+    assert rate == 8000 and 1.8 < len(audio) / rate < 2.2 and np.abs(audio).max() > 0.5
+    assert np.abs(audio[int(0.05 * rate): int(0.35 * rate)]).max() > 0.01  # the first note sounds
+    code, _, err = run_cli(capsys, "render", str(song), "--instrument", "melody-folk", "--out", str(tmp_path))
+    assert code == 1 and "an instrument run is a GANSynth one" in err
+    code, _, err = run_cli(capsys, "render", str(song), "--instrument", str(gansynth_run), "--timbre-path", "1",
+                           "--out", str(tmp_path))
+    assert code == 1 and "give two seeds" in err
+
+
 def test_eval_reports_the_critic_the_pitch_classifier_and_measured_pitch(gansynth_run, capsys):
     code, out, err = run_cli(capsys, "eval", str(gansynth_run), "--samples", "0")
     assert code == 0, err

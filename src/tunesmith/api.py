@@ -118,11 +118,13 @@ def evaluate(model: str | Path | OpenModel, data: str | None = None, checkpoint:
 def render(files: list[str | Path], out: str | Path | None = None, soundfont: str | Path | None = None,
            program: str | int | None = None, effects: str = "none", audio_format: str = "wav",
            sample_rate: int = 44100, instrument: str | Path | None = None, root: float | None = None,
+           timbre_seed: int = 0, timbre_path: tuple[int, int] | None = None,
            progress: Listener | None = None) -> list[Path]:
     """MIDI files to audio through FluidSynth and a SoundFont (default: a General MIDI one on the
     system), every non-drum track played by `program` (a number or a General MIDI name) if given,
-    or played by `instrument`, a one-shot sound repitched per note (media.sampler; its pitch
-    `root`, else found), with an effects preset (none, room, ambient), peak-normalized, into the
+    or played by `instrument`: a one-shot sound repitched per note (media.sampler; its pitch
+    `root`, else found), or a GANSynth run generating every note (generation.oneshot.Instrument,
+    with the timbre of `timbre_seed`, or moving along `timbre_path`), with an effects preset (none, room, ambient), peak-normalized, into the
     folder `out` (default: the current one) as NAME.FORMAT, never over an existing file. Returns
     the files written."""
     from tunesmith.errors import UserError, info
@@ -145,10 +147,24 @@ def render(files: list[str | Path], out: str | Path | None = None, soundfont: st
         sound = Path(instrument).expanduser()
         if soundfont or program is not None:
             raise UserError("an instrument plays every note itself: give it without a SoundFont or a program")
-        if not sound.is_file() or sound.suffix.lower() not in AUDIO_SUFFIXES:
-            raise UserError(f"instrument {instrument}: give a one-shot sound file (.wav, .flac, .mp3 ...)")
-        sampler = Sampler(sound, sample_rate, root)
-        info(f"playing {sound.name} as a sampler (its pitch: {sampler.root:.1f})")
+        if sound.is_file() and sound.suffix.lower() in AUDIO_SUFFIXES:
+            sampler = Sampler(sound, sample_rate, root)
+            info(f"playing {sound.name} as a sampler (its pitch: {sampler.root:.1f})")
+        else:
+            from tunesmith import runs
+
+            bundled = "/" not in str(instrument) and runs.is_run(runs.PRETRAINED_DIR / str(instrument))
+            if not runs.is_run(sound) and not bundled:
+                raise UserError(f"instrument {instrument}: give a one-shot sound file (.wav, .flac, .mp3 ...) or "
+                                "a GANSynth run")
+            opened = open_model(instrument)
+            if not hasattr(opened.recipe.generator, "assess"):
+                raise UserError(f"instrument {instrument} is a {opened.recipe.name} run: an instrument run is a "
+                                "GANSynth one")
+            from tunesmith.generation.oneshot import Instrument
+
+            sampler = Instrument(opened, timbre_seed, timbre_path)
+            info(f"playing the GANSynth {opened.run.name} as the instrument")
     else:
         chosen = program_number(program) if program is not None else None
         font = Path(soundfont).expanduser() if soundfont else find_soundfont()
@@ -162,7 +178,7 @@ def render(files: list[str | Path], out: str | Path | None = None, soundfont: st
             if sampler is not None:
                 from tunesmith.media.sampler import render_sampler
 
-                written.append(render_sampler(midi, path, sampler, effects))
+                written.append(render_sampler(midi, path, sampler, effects, sample_rate))
             else:
                 written.append(render_midi(midi, path, sample_rate, font, chosen, effects, normalize=True))
             info(f"wrote {path}")

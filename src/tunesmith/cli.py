@@ -148,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  tunesmith render song.mid --program \"Pad 2 (warm)\" --effects ambient --out audio/\n"
                "  tunesmith render songs/*.mid --soundfont MyFont.sf2 --format flac --sample-rate 48000\n"
                "  tunesmith render melody.mid --instrument cat.wav --effects room\n"
+               "  tunesmith render melody.mid --instrument runs/gansynth-20261201-101500 --timbre-path 1,7\n"
                "  tunesmith render --list-programs",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     render.add_argument("files", nargs="*", metavar="FILE.mid")
@@ -162,7 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--format", choices=["wav", "flac", "mp3", "ogg"], default="wav")
     render.add_argument("--sample-rate", type=int, default=44100, metavar="R", help="Hz (default 44100)")
     render.add_argument("--instrument", metavar="SOUND", help="play every note with this one-shot sound (a "
-                        ".wav, a mix from tunesmith mix, a cat), repitched per note, instead of a SoundFont")
+                        ".wav, a cat), repitched per note, or with a GANSynth run, instead of a SoundFont")
+    render.add_argument("--timbre-seed", type=int, default=0, metavar="S", help="--instrument RUN (a GANSynth): "
+                        "the timbre, the latent vector of this seed (default 0)")
+    render.add_argument("--timbre-path", metavar="A,B", help="--instrument RUN: a timbre moving over the song from "
+                        "seed A's to seed B's")
     render.add_argument("--root", type=float, metavar="PITCH", help="--instrument: the MIDI pitch of the sound "
                         "(default: found with pyin; middle C if it has none)")
     render.add_argument("--list-programs", action="store_true", help="print the General MIDI programs and stop")
@@ -339,8 +344,14 @@ def cmd_render(args) -> int:
         raise UserError("name the MIDI files to render (or --list-programs)")
     if args.root is not None and not args.instrument:
         raise UserError("--root goes with --instrument")
+    path = None
+    if args.timbre_path:
+        seeds = args.timbre_path.split(",")
+        if len(seeds) != 2 or not all(seed.strip().lstrip("-").isdigit() for seed in seeds):
+            raise UserError(f"--timbre-path {args.timbre_path}: give two seeds, as A,B (e.g. 1,7)")
+        path = (int(seeds[0]), int(seeds[1]))
     api.render(args.files, args.out, args.soundfont, args.program, args.effects, args.format, args.sample_rate,
-               args.instrument, args.root)
+               args.instrument, args.root, args.timbre_seed, path)
     return 0
 
 

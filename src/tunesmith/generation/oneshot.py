@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from tunesmith import runs
-from tunesmith.errors import UserError
+from tunesmith.errors import UserError, warn
 from tunesmith.generation.latent import model_device
 from tunesmith.generation.request import SampleRequest, Samples
 from tunesmith.generation.strategies import make_generator
@@ -92,6 +92,51 @@ def make_preview(domain: Any, codec: Any, run: Path, seed: int, hp: dict[str, An
                     codec.sample_rate)
 
     return preview
+
+
+class Instrument:
+    """A GANSynth played as an instrument (`render --instrument RUN`): every MIDI note generated at
+    its pitch (moved by octaves into the model's range, with a warning) with one timbre, the latent
+    vector of `timbre_seed`, or a timbre moving over the song along the sphere from the vector of one
+    seed to another's (`timbre_path`); shaped like a sampler's notes (media.sampler.shaped)."""
+
+    BATCH = 64
+
+    def __init__(self, opened: Any, timbre_seed: int = 0, timbre_path: tuple[int, int] | None = None):
+        self.codec, self.model = opened.codec, opened.model
+        self.rate = self.codec.sample_rate
+        seeds = timbre_path or (timbre_seed, timbre_seed)
+        self.ends = [self.model.sample_z(1, make_generator(torch.device("cpu"), seed))[0] for seed in seeds]
+
+    def in_range(self, pitch: int) -> int:
+        while pitch < self.codec.min_pitch:
+            pitch += 12
+        while pitch > self.codec.max_pitch:
+            pitch -= 12
+        return pitch
+
+    def play(self, notes_: list[tuple[float, float, int, int]]) -> list[np.ndarray]:
+        from tunesmith.media.sampler import shaped
+        from tunesmith.models.music_vae import slerp
+
+        pitches = [self.in_range(pitch) for _, _, pitch, _ in notes_]
+        moved = sum(p != n[2] for p, n in zip(pitches, notes_))
+        if moved:
+            warn(f"{moved} notes outside the instrument's pitches {self.codec.min_pitch}-{self.codec.max_pitch} "
+                 "were moved by octaves into them")
+        length = max(end for _, end, _, _ in notes_)
+        where = torch.tensor([start / length for start, _, _, _ in notes_])
+        z = slerp(self.ends[0], self.ends[1], where)  # [notes, z_size]
+        device = model_device(self.model)
+        sounds = []
+        with torch.no_grad():
+            for first in range(0, len(notes_), self.BATCH):
+                index = torch.tensor([self.codec.pitch_index(p) for p in pitches[first: first + self.BATCH]],
+                                     device=device)
+                sounds += list(self.codec.decode_specgrams(
+                    self.model.generate(z[first: first + self.BATCH].to(device), index)))
+        return [shaped(peak_normalized(sound), end - start, velocity, self.rate)
+                for sound, (start, end, _, velocity) in zip(sounds, notes_)]
 
 
 CENTS = 50  # a note is at its pitch when its median f0 is this close

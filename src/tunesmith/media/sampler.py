@@ -6,6 +6,7 @@ then mixed, given the effects preset and peak-normalized."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -73,15 +74,21 @@ class Sampler:
             self._pitched[pitch] = soxr.resample(self.samples, self.rate * ratio, self.rate, quality="HQ")
         return self._pitched[pitch]
 
-    def note(self, pitch: int, seconds: float, velocity: int) -> np.ndarray:
-        sound = self.pitched(pitch)
-        length = min(len(sound), int((seconds + RELEASE) * self.rate))
-        out = sound[:length] * np.float32((velocity / 127) ** 1.5)
-        fade_in, fade_out = min(length, int(ATTACK * self.rate)), min(length, int(RELEASE * self.rate))
-        out[:fade_in] *= np.linspace(0, 1, fade_in, dtype=np.float32)
-        if length > int(seconds * self.rate):  # cut before the sound's end: fade over the release
-            out[length - fade_out:] *= np.linspace(1, 0, fade_out, dtype=np.float32)
-        return out
+    def play(self, notes: list[tuple[float, float, int, int]]) -> list[np.ndarray]:
+        """The sound of each (start, end, pitch, velocity) note, shaped (see `shaped`)."""
+        return [shaped(self.pitched(pitch), end - start, velocity, self.rate) for start, end, pitch, velocity in notes]
+
+
+def shaped(sound: np.ndarray, seconds: float, velocity: int, rate: int) -> np.ndarray:
+    """A note's sound cut to `seconds` plus the release (or its own end, if sooner), faded in over
+    ATTACK and out over the release when cut, scaled by velocity."""
+    length = min(len(sound), int((seconds + RELEASE) * rate))
+    out = np.asarray(sound[:length], dtype=np.float32) * np.float32((velocity / 127) ** 1.5)
+    fade_in, fade_out = min(length, int(ATTACK * rate)), min(length, int(RELEASE * rate))
+    out[:fade_in] *= np.linspace(0, 1, fade_in, dtype=np.float32)
+    if length > int(seconds * rate):  # cut before the sound's end: fade over the release
+        out[length - fade_out:] *= np.linspace(1, 0, fade_out, dtype=np.float32)
+    return out
 
 
 def midi_notes(midi_path: Path) -> list[tuple[float, float, int, int]]:
@@ -99,10 +106,13 @@ def midi_notes(midi_path: Path) -> list[tuple[float, float, int, int]]:
     return sorted(notes)
 
 
-def render_sampler(midi_path: str | Path, out_path: str | Path, sampler: Sampler, effects: str = "none") -> Path:
-    """A MIDI file played by `sampler` into an audio file (the format of its suffix) at the
-    sampler's rate, with an effects preset (its tail kept), peak-normalized, written atomically,
-    never over an existing file. Returns out_path."""
+def render_sampler(midi_path: str | Path, out_path: str | Path, sampler: Any, effects: str = "none",
+                   sample_rate: int | None = None) -> Path:
+    """A MIDI file played by `sampler` (an instrument: its `rate` and `play(notes)`, the sound of
+    each note: a Sampler, or a GANSynth's generation.oneshot.Instrument) into an audio file (the
+    format of its suffix) at `sample_rate` (default: the instrument's), with an effects preset (its
+    tail kept), peak-normalized, written atomically, never over an existing file. Returns out_path."""
+    from tunesmith.media.audio import resample
     from tunesmith.media.render import EFFECTS, post_effects
 
     midi_path, out_path = Path(midi_path), Path(out_path)
@@ -114,10 +124,11 @@ def render_sampler(midi_path: str | Path, out_path: str | Path, sampler: Sampler
     rate = sampler.rate
     tail = EFFECTS[effects].tail_seconds if effects != "none" else RELEASE
     mix = np.zeros(int((max(end for _, end, _, _ in notes) + tail) * rate) + 1, np.float32)
-    for start, end, pitch, velocity in notes:
-        sound = sampler.note(pitch, end - start, velocity)
+    for (start, _, _, _), sound in zip(notes, sampler.play(notes)):
         first = int(start * rate)
         mix[first: first + len(sound)] += sound[: len(mix) - first]
+    if sample_rate and sample_rate != rate:
+        mix, rate = resample(mix, rate, sample_rate), sample_rate
     if effects == "room":
         from pedalboard import Pedalboard, Reverb
 
