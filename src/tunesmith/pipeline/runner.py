@@ -6,6 +6,7 @@ failures and provenance, and show each stage's outputs; `status` plans without d
 from __future__ import annotations
 
 import hashlib
+import itertools
 import multiprocessing
 import os
 import time
@@ -62,6 +63,21 @@ Job = tuple[str, dict[str, Any], str, Path]  # kind, settings, datum name, input
 IN_FLIGHT = 2  # jobs handed out per worker at a time (the files' bytes are read as they go)
 
 
+def in_flight(jobs: list[Job], slots: int, submit: Callable[[Job], Any],
+              finished: Callable[[list[Any]], list[tuple[Any, Outcome]]]) -> Iterator[tuple[int, Outcome]]:
+    """(index, outcome) of every job as it finishes, at most `slots` handed out at a time (so the
+    input files' bytes are read as they go): `submit` hands a job out, `finished` waits for at
+    least one of the handles given and returns (handle, outcome) of those done."""
+    todo, running = iter(enumerate(jobs)), {}
+    while True:
+        for index, job in itertools.islice(todo, max(0, slots - len(running))):
+            running[submit(job)] = index
+        if not running:
+            return
+        for handle, outcome in finished(list(running)):
+            yield running.pop(handle), outcome
+
+
 class LocalExecutor:
     """A process pool on this machine (spawned workers, one thread each); a single datum is done
     in this process, as a pool's start would cost more than the work."""
@@ -76,18 +92,10 @@ class LocalExecutor:
             return
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(min(self.workers, len(jobs)), context, initializer=worker_setup) as pool:
-            todo, running = iter(enumerate(jobs)), {}
-            while True:
-                while len(running) < IN_FLIGHT * self.workers:
-                    index, (kind, settings, name, path) = next(todo, (None, (None,) * 4))
-                    if index is None:
-                        break
-                    running[pool.submit(process, kind, settings, name, path.read_bytes())] = index
-                if not running:
-                    return
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield running.pop(future), future.result()
+            yield from in_flight(jobs, IN_FLIGHT * self.workers,
+                                 lambda job: pool.submit(process, *job[:3], job[3].read_bytes()),
+                                 lambda futures: [(f, f.result())
+                                                  for f in wait(futures, return_when=FIRST_COMPLETED)[0]])
 
     def close(self) -> None:
         pass
@@ -123,18 +131,8 @@ class RayExecutor:
 
     def run(self, jobs: list[Job]) -> Iterator[tuple[int, Outcome]]:
         slots = max(2, int(self.ray.cluster_resources().get("CPU", 2)) * IN_FLIGHT)
-        todo, running = iter(enumerate(jobs)), {}
-        while True:
-            while len(running) < slots:
-                index, (kind, settings, name, path) = next(todo, (None, (None,) * 4))
-                if index is None:
-                    break
-                running[self.task.remote(kind, settings, name, path.read_bytes())] = index
-            if not running:
-                return
-            done, _ = self.ray.wait(list(running), num_returns=1)
-            for ref in done:
-                yield running.pop(ref), self.ray.get(ref)
+        yield from in_flight(jobs, slots, lambda job: self.task.remote(*job[:3], job[3].read_bytes()),
+                             lambda refs: [(ref, self.ray.get(ref)) for ref in self.ray.wait(refs, num_returns=1)[0]])
 
     def close(self) -> None:
         if self.started:
