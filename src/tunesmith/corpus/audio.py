@@ -4,7 +4,6 @@ normalized, each prepared waveform cached by content; plain waveform functions a
 
 from __future__ import annotations
 
-import hashlib
 import io
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from tunesmith.corpus.bundled import built_in_place, bundled_midi_folder, cache_
 from tunesmith.corpus.notes import notes_description, notes_folder, notes_row
 from tunesmith.errors import UserError, info
 from tunesmith.media.audio import AUDIO_SUFFIXES, decode_audio, resample, to_mono
+from tunesmith.media.files import content_hash
 from tunesmith.media.render import find_fluidsynth, find_soundfont, render_midi
 from tunesmith.progress import Bar
 
@@ -141,18 +141,6 @@ def resolve_audio_source(source: str) -> Path:
 # -- reading a corpus, with a cache of prepared recordings -----------------------------------------
 
 PREPARE_VERSION = 1  # raise when prepare_audio changes its output, so cached recordings are redone
-
-
-def content_hash(path: Path) -> str:
-    """The sha1 of a file's bytes, read in blocks."""
-    digest = hashlib.sha1()
-    try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    except OSError as err:
-        raise UserError(f"cannot read {path}: {err.strerror}") from None
-    return digest.hexdigest()
 
 
 CACHE_NAME = "prepared-audio cache"

@@ -133,7 +133,7 @@ class TranscriptionCache:
         self.hits = 0
 
     def __call__(self, path: Path) -> bytes:
-        from tunesmith.corpus.audio import content_hash
+        from tunesmith.media.files import content_hash
         from tunesmith.media.transcribe import transcriber
 
         kept = self.folder / f"{content_hash(path)}-{self.tag}.mid" if self.folder else None

@@ -3,6 +3,7 @@ named by the one rule of `--out` (a file, numbered files beside it, or a folder)
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -98,3 +99,13 @@ def output_paths(out: str | Path | None, count: int, suffix: str, stem: str = OU
     return [free_path(folder / f"{stem}-{i}{suffix}") for i in range(1, count + 1)]
 
 
+def content_hash(path: Path) -> str:
+    """The sha1 of a file's bytes, read in blocks."""
+    digest = hashlib.sha1()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as err:
+        raise UserError(f"cannot read {path}: {err.strerror}") from None
+    return digest.hexdigest()

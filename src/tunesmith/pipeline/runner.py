@@ -21,7 +21,8 @@ from tunesmith.corpus import list_files, relative_name
 from tunesmith.errors import UserError, info, warn
 from tunesmith.pipeline.spec import Spec, StageSpec, read_spec
 from tunesmith.pipeline.stages import AGGREGATE, KINDS, RUN, Outcome, process, worker_setup
-from tunesmith.pipeline.store import Store, digest_of, file_digest
+from tunesmith.media.files import content_hash
+from tunesmith.pipeline.store import Store, digest_of
 from tunesmith.progress import Bar
 
 
@@ -166,9 +167,9 @@ def input_datums(spec: Spec, accepts: tuple[str, ...]) -> list[Datum]:
     for path in files:
         try:
             datums.append(Datum(relative_name(path, root, str(root)) if root.is_dir() else path.name,
-                                file_digest(path), path))
-        except OSError as err:
-            warn(f"skipped {path} ({err.strerror})")
+                                content_hash(path), path))
+        except UserError as err:
+            warn(f"skipped: {err}")
     return datums
 
 
@@ -309,7 +310,7 @@ class Pipeline:
                 self.failed(stage, key, None, str(err))
                 summary.failed = 1
                 return [], summary
-            outputs = [{"name": name, "file": name, "digest": key if name == RUN else file_digest(folder / name)}
+            outputs = [{"name": name, "file": name, "digest": key if name == RUN else content_hash(folder / name)}
                        for name in names]
             found = self.record(stage, key, datums, outputs, time.perf_counter() - began)
             self.store.finish(key, found)
