@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from tunesmith import audio_stats
 from tunesmith.audio_stats import (LOOP_THRESHOLD, RMS_FLOOR_DB, SILENCE_FRAME_SECONDS, STATISTICS, clip_stats,
                                    compare, format_table, loop_score, reference_excerpts)
 
@@ -190,3 +191,24 @@ def test_reference_excerpts():
     short = reference_excerpts(recordings, SR, seconds=10.0, count=2, seed=0)
     assert [len(e) for e in short] == [5 * SR, 5 * SR]
     assert reference_excerpts(recordings, SR, seconds=2.0, count=0) == []
+
+
+def test_ndb_tells_a_shifted_set_from_one_drawn_alike():
+    """NDB: notes drawn like the training ones fall into the k-means cells in like shares (few
+    cells differ); notes of another kind crowd into a few cells (most differ)."""
+    rng = np.random.default_rng(0)
+    training = rng.normal(size=(2000, 8))
+    alike = audio_stats.ndb(training, rng.normal(size=(1000, 8)))
+    shifted = audio_stats.ndb(training, rng.normal(size=(1000, 8)) * 0.3 + 1.5)
+    assert alike["bins"] == 50 and alike["different"] <= 8
+    assert shifted["different"] >= 30 and shifted["share"] == shifted["different"] / 50
+    assert audio_stats.ndb(training[:10], training)["different"] is None  # fewer notes than bins
+
+
+def test_log_mel_features_of_notes():
+    """One vector per note, and a note an octave up lands elsewhere than one at its pitch."""
+    t = np.arange(8000) / 8000
+    notes = [np.sin(2 * np.pi * hz * t) for hz in (220, 225, 440)]
+    features = audio_stats.log_mel_features(notes, 8000)
+    assert features.shape == (3, audio_stats.NDB_MELS * audio_stats.NDB_SEGMENTS)
+    assert np.linalg.norm(features[0] - features[1]) < np.linalg.norm(features[0] - features[2])

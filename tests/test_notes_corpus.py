@@ -113,7 +113,9 @@ def test_velocities_keep_their_levels(tiny):
 
 def test_the_bundled_corpus_is_planned_as_nsynth_families_over_sensible_ranges():
     plan = plan_notes()
-    assert 1500 <= sum(len(instrument.notes) for instrument in plan) <= 3000
+    assert 4000 <= sum(len(instrument.notes) for instrument in plan) <= 6000
+    piano = next(instrument for instrument in plan if instrument.program == 0)
+    assert sorted({pitch for pitch, _ in piano.notes}) == list(range(24, 97))  # every semitone, as NSynth
     assert {instrument.family for instrument in plan} == set(FAMILIES)
     lows = {instrument.program: min(pitch for pitch, _ in instrument.notes) for instrument in plan}
     assert lows[BASS] < 30 and lows[FLUTE] >= 60

@@ -72,3 +72,16 @@ def test_note_windows_batches_are_a_function_of_seed_and_step():
     with pytest.raises(UserError, match="fewer than one batch"):
         note_windows(codec, notes[:2], {"batch_size": 4}, True)
     assert note_windows(codec, [], {"batch_size": 4}, False) is None
+
+
+def test_pitch_templates_put_the_harmonics_where_the_pitch_is():
+    """A template per pitch, in the model's units: its loudest band is at the fundamental (moving
+    up with the pitch), and its IF channel is the one the codec makes of that tone."""
+    codec = SpecgramCodec.fit([note(p) for p in (48, 60, 72)], sample_rate=RATE, seconds=1.0, bins=128)
+    templates = codec.pitch_templates()
+    assert templates.shape == (codec.pitches, 2, 128) and templates[:, 0].abs().max() <= 1.0
+    mel_centres = codec.helper.to_mel.argmax(0)  # the linear bin each band weighs most
+    for index in (0, 12, 24):
+        hz = 440 * 2 ** ((codec.min_pitch + index - 69) / 12)
+        strongest = int(templates[index, 0].argmax())
+        assert abs(float(mel_centres[strongest]) - hz / (RATE / 256)) <= 2  # within 2 FFT bins of f0

@@ -103,6 +103,48 @@ def interpolate(model: str | Path | OpenModel, first: str | Path, last: str | Pa
     return opened.recipe.generator.interpolate(opened, first, last, steps, out, start_bars, plot)
 
 
+def open_autoencoder(model: str | Path | OpenModel, checkpoint: str, what: str) -> OpenModel:
+    """An NSynth run (its generator encodes and synthesizes), opened; a UserError for another run."""
+    from tunesmith.errors import UserError
+
+    opened = model if isinstance(model, OpenModel) else open_model(model, checkpoint)
+    if not hasattr(opened.recipe.generator, "synthesize"):
+        raise UserError(f"{opened.run.name} is a {opened.recipe.name} run: {what} needs an NSynth run (recipe nsynth)")
+    return opened
+
+
+def encode(model: str | Path | OpenModel, sounds: list[str | Path], out: str | Path | None = None,
+           checkpoint: str = "best", progress: Listener | None = None) -> list[Path]:
+    """Each sound (any audio file; mixed down and resampled to the run's rate) as an NSynth run's
+    code, a .npy file of [frames, code_size] floats (16 numbers every 32 ms by default), where
+    `out` says (media.files.output_paths: a file, or a folder for code.npy, code-1.npy ...); never
+    over an existing file. Returns the files written."""
+    opened = open_autoencoder(model, checkpoint, "encoding a sound")
+    with listening(progress):
+        return opened.recipe.generator.encode(opened, sounds, out)
+
+
+def synthesize(model: str | Path | OpenModel, codes: list[str | Path], out: str | Path | None = None,
+               checkpoint: str = "best", seed: int | None = None, progress: Listener | None = None) -> list[Path]:
+    """Each code file (written by `encode`, perhaps changed) as a sound made by an NSynth run's
+    WaveNet decoder, all in one batch (synth.wav, or synth-1.wav ... where `out` says). Returns
+    the files written."""
+    opened = open_autoencoder(model, checkpoint, "synthesizing a code")
+    with listening(progress):
+        return opened.recipe.generator.synthesize(opened, codes, out, seed)
+
+
+def mix(model: str | Path | OpenModel, first: str | Path, second: str | Path, weights: list[float] | None = None,
+        out: str | Path | None = None, checkpoint: str = "best", seed: int | None = None,
+        progress: Listener | None = None) -> list[Path]:
+    """The blend of two sounds by an NSynth run for each weight (the second sound's share of the
+    code, 0 to 1; default 0.5): both encoded, the codes averaged, every blend synthesized in one
+    batch (mix.wav, or mix-1.wav ... where `out` says). Returns the files written."""
+    opened = open_autoencoder(model, checkpoint, "mixing sounds")
+    with listening(progress):
+        return opened.recipe.generator.mix(opened, first, second, weights, out, seed)
+
+
 def evaluate(model: str | Path | OpenModel, data: str | None = None, checkpoint: str = "best", samples: int = 8,
              seed: int = 0, clip_seconds: float = 4.0, progress: Listener | None = None) -> dict[str, Any]:
     """The loss of a run on its validation split (and test split, where the recipe holds one out)
@@ -158,12 +200,11 @@ def render(files: list[str | Path], out: str | Path | None = None, soundfont: st
                 raise UserError(f"instrument {instrument}: give a one-shot sound file (.wav, .flac, .mp3 ...) or "
                                 "a GANSynth run")
             opened = open_model(instrument)
-            if not hasattr(opened.recipe.generator, "assess"):
+            play_as = getattr(opened.recipe.generator, "instrument", None)
+            if play_as is None:
                 raise UserError(f"instrument {instrument} is a {opened.recipe.name} run: an instrument run is a "
                                 "GANSynth one")
-            from tunesmith.generation.oneshot import Instrument
-
-            sampler = Instrument(opened, timbre_seed, timbre_path)
+            sampler = play_as(opened, timbre_seed, timbre_path)
             info(f"playing the GANSynth {opened.run.name} as the instrument")
     else:
         chosen = program_number(program) if program is not None else None

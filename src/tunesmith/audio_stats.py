@@ -273,3 +273,76 @@ def format_table(result: dict[str, Any]) -> str:
     lines = overlap_table(result, STATISTICS, _cell, f"generated ({result['clips']['generated']})",
                           f"training audio ({result['clips']['reference']})")
     return "\n".join(lines)
+
+
+# -- the pitch of a note ----------------------------------------------------------------------------
+
+PITCH_CENTS = 50       # a note (or a frame) is at its pitch when its f0 is this close
+PITCH_SEARCH = 7       # semitones either side of the pitch asked for that pyin searches
+
+
+def f0_track(wave: np.ndarray, pitch: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """(f0 in Hz [frames], voiced [frames]) of a note meant to be at a MIDI pitch, by librosa's pyin
+    (no downloaded weights) in frames of about 128 ms, searching PITCH_SEARCH semitones either side
+    of the pitch: with an octave either side, pyin put decaying 8-kHz sawtooths an octave low (at
+    56, 60, 80 and 84 of the pitches 36, 40, ... 96) and a fifth of the corpus's own notes too; with
+    a fifth, none. (max_transition_rate 20 octaves a second: pyin's default needs a wider range.)"""
+    import librosa
+
+    frame = min(1 << int(np.log2(len(wave))), 1 << round(np.log2(0.128 * sample_rate)))
+    f0, voiced, _ = librosa.pyin(np.asarray(wave, dtype=np.float32),
+                                 fmin=librosa.midi_to_hz(max(pitch - PITCH_SEARCH, 12)),
+                                 fmax=min(librosa.midi_to_hz(pitch + PITCH_SEARCH), sample_rate / 2 - 1),
+                                 sr=sample_rate, frame_length=frame, n_thresholds=50, max_transition_rate=20)
+    return f0, voiced
+
+
+def cents_off(hz: np.ndarray | float, pitch: int) -> np.ndarray | float:
+    """How far frequencies lie from a MIDI pitch, in cents (negative: flat)."""
+    return 1200 * np.log2(np.asarray(hz) / (440.0 * 2 ** ((pitch - 69) / 12)))
+
+
+# -- the number of statistically different bins (NDB) ---------------------------------------------
+
+NDB_BINS = 50          # k: the Voronoi cells of k-means (Richardson & Weiss 2018; GANSynth's k = 50)
+NDB_ALPHA_Z = 1.96     # a cell differs when its two-proportion z exceeds this (p < 0.05, two-sided)
+NDB_MELS = 32          # log-mel features of a note: this many mel bands ...
+NDB_SEGMENTS = 8       # ... each averaged over this many equal stretches of time
+
+
+def log_mel_features(waves: list[np.ndarray] | np.ndarray, sample_rate: int) -> np.ndarray:
+    """[notes, NDB_MELS * NDB_SEGMENTS]: each note's log-mel spectrogram (librosa, dB with an 80 dB
+    floor under the loudest), its frames averaged over NDB_SEGMENTS stretches, as one vector. All
+    notes must be of one length."""
+    import librosa
+
+    rows = []
+    for wave in waves:
+        mel = librosa.feature.melspectrogram(y=np.asarray(wave, dtype=np.float32), sr=sample_rate, n_fft=512,
+                                             hop_length=128, n_mels=NDB_MELS)
+        log_mel = librosa.power_to_db(mel, ref=np.max, top_db=80.0)
+        rows.append(np.stack([part.mean(1) for part in np.array_split(log_mel, NDB_SEGMENTS, axis=1)], 1).ravel())
+    return np.asarray(rows, dtype=np.float64)
+
+
+def ndb(training: np.ndarray, others: np.ndarray, bins: int = NDB_BINS, seed: int = 0) -> dict[str, Any]:
+    """The number of statistically different bins (Richardson & Weiss 2018, as GANSynth reports it):
+    the training features [n, d] clustered by k-means into `bins` cells, the other features (of
+    generated or held-out notes) put in the nearest cell, and a two-proportion z-test per cell on
+    the share of each set in it. Returns the count of cells that differ (0 = alike) and its share
+    of the bins (NDB/k). Fewer training notes than bins: None."""
+    from scipy.cluster.vq import kmeans2, vq
+
+    if len(training) < bins or not len(others):
+        return {"bins": bins, "different": None, "share": None}
+    mean, spread = training.mean(0), training.std(0) + 1e-8
+    centroids, labels = kmeans2((training - mean) / spread, bins, minit="++", seed=seed)
+    others_labels, _ = vq((others - mean) / spread, centroids)
+    n_train, n_other = len(training), len(others)
+    p_train = np.bincount(labels, minlength=bins) / n_train
+    p_other = np.bincount(others_labels, minlength=bins) / n_other
+    pooled = (p_train * n_train + p_other * n_other) / (n_train + n_other)
+    error = np.sqrt(pooled * (1 - pooled) * (1 / n_train + 1 / n_other))
+    z = np.divide(np.abs(p_train - p_other), error, out=np.zeros(bins), where=error > 0)
+    different = int((z > NDB_ALPHA_Z).sum())
+    return {"bins": bins, "different": different, "share": different / bins}

@@ -143,6 +143,43 @@ def build_parser() -> argparse.ArgumentParser:
     interpolate.add_argument("--plot", action="store_true", help="a piano-roll PNG beside each MIDI file")
     interpolate.add_argument("--checkpoint", default="best", help="best (default), last, or a step number")
 
+    # an NSynth run (recipe nsynth): sounds to codes, codes to sounds, two sounds blended
+    encode = verbs.add_parser(
+        "encode", help="NSynth: a sound to its code (a .npy of 16 numbers every 32 ms)",
+        epilog="examples:\n  tunesmith encode RUN flute.wav --out flute.npy\n"
+               "  tunesmith encode RUN notes/*.wav --out codes/",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    encode.add_argument("run", metavar="RUN", help="an NSynth run directory")
+    encode.add_argument("sounds", nargs="+", metavar="SOUND", help="audio files (mixed down and resampled to the run's rate)")
+    encode.add_argument("--out", metavar="PATH", help="a .npy file, or a folder for code.npy (code-1.npy ... for "
+                        "several); never overwrites (default: the current folder)")
+    encode.add_argument("--checkpoint", default="best", help="best (default), last, or a step number")
+    synthesize = verbs.add_parser(
+        "synthesize", help="NSynth: codes to sounds with the WaveNet decoder (all in one batch)",
+        epilog="examples:\n  tunesmith synthesize RUN flute.npy --out flute-again.wav\n"
+               "  tunesmith synthesize RUN codes/*.npy --out remade/ --seed 3",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    synthesize.add_argument("run", metavar="RUN", help="an NSynth run directory")
+    synthesize.add_argument("codes", nargs="+", metavar="CODE.npy", help="codes written by tunesmith encode")
+    synthesize.add_argument("--out", metavar="PATH", help="a .wav (or .flac ...) file, or a folder for synth.wav "
+                            "(synth-1.wav ... for several); never overwrites (default: the current folder)")
+    synthesize.add_argument("--seed", type=int, help="makes the output repeatable")
+    synthesize.add_argument("--checkpoint", default="best", help="best (default), last, or a step number")
+    mix = verbs.add_parser(
+        "mix", help="NSynth: two sounds blended through their codes (encode both, average, synthesize)",
+        epilog="examples:\n  tunesmith mix RUN flute.wav bass.wav --out blend.wav\n"
+               "  tunesmith mix RUN a.wav b.wav --weight 0.25 0.5 0.75 --out blends/   # three, in one batch",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    mix.add_argument("run", metavar="RUN", help="an NSynth run directory")
+    mix.add_argument("first", metavar="A.wav")
+    mix.add_argument("second", metavar="B.wav")
+    mix.add_argument("--weight", type=float, nargs="+", default=[0.5], metavar="W", help="B's share of the code, "
+                     "0 (A) to 1 (B); several weights make several mixes (default 0.5)")
+    mix.add_argument("--out", metavar="PATH", help="a .wav (or .flac ...) file, or a folder for mix.wav (mix-1.wav "
+                     "... for several); never overwrites (default: the current folder)")
+    mix.add_argument("--seed", type=int, help="makes the output repeatable")
+    mix.add_argument("--checkpoint", default="best", help="best (default), last, or a step number")
+
     render = verbs.add_parser(
         "render", help="MIDI files to audio through a SoundFont, with an instrument and effects of your choice",
         epilog="examples:\n  tunesmith render song.mid --program \"Pad 2 (warm)\" --effects ambient --out audio/\n"
@@ -277,9 +314,15 @@ def cmd_train(args) -> int:
     result = api.train(args.recipe, args.data, args.run, args.steps, args.minutes, args.epochs, args.set, args.seed,
                        args.resume)
     if int(os.environ.get("RANK", "0")) == 0:
-        best = f", best validation loss {result['best_val']:.4f} nats" if result["best_val"] is not None else ""
+        metric = result.get("best_metric", "loss")
+        best = "" if result["best_val"] is None else (
+            f", best validation loss {result['best_val']:.4f} nats" if metric == "loss"
+            else f", best validation {metric.replace('_', ' ')} {result['best_val']:.4f}")
         print(f"{result['outcome']} at step {result['step']}{best}; run: {result['run']}")
-        print(f"sample it: tunesmith sample {result['run']}")
+        if result.get("recipe") == "nsynth":
+            print(f"use it: tunesmith mix {result['run']} A.wav B.wav --out AB.wav  (or encode, synthesize)")
+        else:
+            print(f"sample it: tunesmith sample {result['run']}")
     return 0
 
 
@@ -329,6 +372,27 @@ def cmd_interpolate(args) -> int:
     first_start, last_start = starts[0], starts[1] if args.start_bar and len(args.start_bar) > 1 else starts[0]
     api.interpolate(args.run, args.first, args.last, args.steps, args.out, (first_start, last_start), args.plot,
                     args.checkpoint)
+    return 0
+
+
+def cmd_encode(args) -> int:
+    from tunesmith import api
+
+    api.encode(args.run, args.sounds, args.out, args.checkpoint)
+    return 0
+
+
+def cmd_synthesize(args) -> int:
+    from tunesmith import api
+
+    api.synthesize(args.run, args.codes, args.out, args.checkpoint, args.seed)
+    return 0
+
+
+def cmd_mix(args) -> int:
+    from tunesmith import api
+
+    api.mix(args.run, args.first, args.second, args.weight, args.out, args.checkpoint, args.seed)
     return 0
 
 
@@ -446,13 +510,25 @@ def cmd_eval(args) -> int:
 
         print("\naudio statistics, generated clips vs training audio:")
         print(format_table(result["audio"]))
-    if "generated" in result:
+    if result.get("generated", {}).get("kind") == "reconstruction":  # an NSynth's reconstructions and mixes
+        from tunesmith.generation.autoencoder import format_assessment
+
+        print("\n" + format_assessment(result["generated"]))
+    elif "generated" in result:
         generated = result["generated"]
         cents = generated["median_cents_off"]
         print(f"\n{generated['notes']} generated notes across the pitch range (pyin):")
         print(f"{'at their pitch (50 c)':<22} {generated['pitch_accuracy']:.3f}")
         print(f"{'voiced frames':<22} {generated['voiced_frames']:.3f}")
         print(f"{'median cents off':<22} {'-' if cents is None else f'{cents:.1f}'}")
+        if "pitch_accuracy_held_out" in generated:
+            print(f"{'held-out notes alike':<22} {generated['pitch_accuracy_held_out']:.3f} "
+                  f"(of {generated['held_out_notes']}: the measure's ceiling)")
+        if generated.get("ndb") is not None:
+            print(f"\nNDB (k = {generated['ndb_bins']}, log-mel) against training notes, of {generated['ndb_notes']} notes:")
+            print(f"{'generated':<22} {generated['ndb']}")
+            print(f"{'held-out (the floor)':<22} {generated['ndb_held_out']}")
+            print(f"generation: {generated['notes_per_second']:.0f} notes/s, {generated['times_real_time']:.0f}x real time")
     if "saved" in result:
         print(f"saved {result['saved']}")
     return 0
@@ -529,7 +605,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verb:
         parser.print_help()
         return 2
-    commands = {"train": cmd_train, "sample": cmd_sample, "interpolate": cmd_interpolate, "render": cmd_render, "transcribe": cmd_transcribe, "pipeline": cmd_pipeline, "eval": cmd_eval, "runs": cmd_runs, "corpus": cmd_corpus,
+    commands = {"train": cmd_train, "sample": cmd_sample, "interpolate": cmd_interpolate, "encode": cmd_encode,
+                "synthesize": cmd_synthesize, "mix": cmd_mix, "render": cmd_render, "transcribe": cmd_transcribe, "pipeline": cmd_pipeline, "eval": cmd_eval, "runs": cmd_runs, "corpus": cmd_corpus,
                 "board": cmd_board}
     try:
         return commands[args.verb](args)

@@ -51,7 +51,7 @@ def evaluate_model(opened: Any, data: str | None = None, samples: int = 8, seed:
         generated = recipe.generator.unprimed(opened, samples, domain.length(codec, reference, clip_seconds), seed)
         result[domain.statistics] = domain.compare(generated, reference, codec)
     if samples > 0 and hasattr(recipe.generator, "assess"):  # one-shot notes: their pitch, measured
-        result["generated"] = recipe.generator.assess(opened, samples, seed)
+        result["generated"] = recipe.generator.assess(opened, samples, seed, held_out, [d.content for d in train])
     save(opened, result)
     return result
 

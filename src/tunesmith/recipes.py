@@ -20,8 +20,10 @@ from tunesmith.models.rnn import CELLS, RNNLanguageModel
 from tunesmith.generation.autoregressive import AUTOREGRESSIVE
 from tunesmith.generation.latent import LATENT
 from tunesmith.generation.oneshot import ONE_SHOT
+from tunesmith.generation.autoencoder import AUTOENCODER
 from tunesmith.models.music_vae import DEFAULTS as MVAE
 from tunesmith.training.data import chunk_windows, note_windows, phrase_windows, token_windows
+from tunesmith.training.data import frame_hop, nsynth_windows
 from tunesmith.training.objectives import CarriedState, Objective, adversarial, carried_state, elbo, next_token
 
 
@@ -339,13 +341,25 @@ def read_notes_corpus(source: str, hp: dict[str, Any]) -> list[Document]:
 
 
 def fit_specgram_codec(items: list[Any], hp: dict[str, Any]) -> Codec:
-    return CODECS["specgram"].fit(items, hp["sample_rate"], hp["seconds"], hp["bins"], hp["mel"])
+    return CODECS["specgram"].fit(items, hp["sample_rate"], hp["seconds"], hp["bins"], hp["mel"],
+                                  hp["min_pitch"], hp["max_pitch"])
 
 
 def build_gansynth(hp: dict[str, Any], codec: Codec) -> nn.Module:
     from tunesmith.models.gansynth import GANSynth
 
-    return GANSynth(frames=codec.frames, bins=codec.bins, z_size=hp["z_size"], pitches=codec.pitches)
+    return GANSynth(frames=codec.frames, bins=codec.bins, z_size=hp["z_size"], pitches=codec.pitches,
+                    templates=codec.pitch_templates())
+
+
+def build_nsynth(hp: dict[str, Any], codec: Codec) -> nn.Module:
+    from tunesmith.models.nsynth import NSynth
+
+    return NSynth(codec.vocab_size, frame_hop(hp), code_size=hp["code_size"],
+                  encoder_channels=hp["encoder_channels"], encoder_layers=hp["encoder_layers"],
+                  encoder_filter_width=hp["encoder_filter_width"], residual_channels=hp["residual_channels"],
+                  dilation_channels=hp["dilation_channels"], skip_channels=hp["skip_channels"],
+                  filter_width=hp["filter_width"], layers_per_block=hp["layers_per_block"], blocks=hp["blocks"])
 
 
 def midi_recipe(name: str, summary: str, example: str, default_data: str | None, codec: str,
@@ -514,14 +528,57 @@ RECIPES: dict[str, Recipe] = {
                 "seconds": Param(1.0, "the length of every note (longer notes are cut)"),
                 "bins": Param(128, "frequency bins of the spectrogram (a power of 2; the FFT is twice as long)"),
                 "mel": Param(True, "magnitude and instantaneous frequency on mel bands (GANSynth's best), else linear"),
+                "min_pitch": Param(24, "the lowest MIDI pitch trained on (GANSynth: 24-84; notes outside are left out)"),
+                "max_pitch": Param(84, "the highest MIDI pitch trained on"),
                 "z_size": Param(128, "latent dimensions (the timbre)"),
-                "lr": Param(8e-4, "learning rate of both Adams (betas 0, 0.99)"),
+                "lr": Param(4e-4, "learning rate of both Adams (betas 0, 0.99; GANSynth's 8e-4 let the critic win here)"),
                 "warmup_steps": Param(0, "steps of linear learning-rate warm-up"),
                 "min_lr_ratio": Param(1.0, "final learning rate as a fraction of lr (1: constant, as GANSynth)"),
                 "grad_clip": Param(0.0, "clip the gradient norm to this (0: off; the penalty keeps the critic's in hand)"),
                 "batch_size": Param(16, "notes per step (per process under torchrun)"),
-                "eval_every": Param(250, "steps between validation + checkpoint (a sweep of notes in samples/)"),
+                "eval_every": Param(200, "steps between validation + checkpoint (a sweep of notes in samples/)"),
                 "eval_tokens": Param(256, "at most this many validation notes per evaluation"),
+            },
+        ),
+        Recipe(
+            name="nsynth",
+            summary="a WaveNet autoencoder of notes: encode a sound to a slow code, synthesize it back, mix two (NSynth)",
+            example="tunesmith train nsynth --data notes --minutes 30  # then: tunesmith mix RUN a.wav b.wav --out ab.wav",
+            default_data="notes",
+            default_steps=2000,
+            read_corpus=read_notes_corpus,
+            make_codec=fit_quantizer,
+            build_model=build_nsynth,
+            domain=AUDIO,
+            make_windows=nsynth_windows,
+            objective=next_token,
+            generator=AUTOENCODER,
+            # a CPU-sized cut of NSynth's model (benchmarks and figures: docs, tests/test_nsynth.py)
+            params={
+                "sample_rate": Param(8000, "sample rate (Hz) of the notes (8 kHz: a CPU-sized WaveNet)"),
+                "seconds": Param(1.0, "the length of every note (longer notes are cut, shorter padded)"),
+                "q_type": Param("mu-law", "quantization of the samples", ("linear", "mu-law", "a-law")),
+                "q_levels": Param(256, "quantization levels (the decoder's classes)"),
+                "frame_ms": Param(32.0, "milliseconds per code frame (NSynth: 32 ms, 512 samples at 16 kHz)"),
+                "code_size": Param(16, "numbers per code frame (NSynth: 16)"),
+                "encoder_channels": Param(32, "channels of the non-causal encoder"),
+                "encoder_layers": Param(10, "encoder layers, dilations 1, 2, 4, ... 2^(n-1)"),
+                "encoder_filter_width": Param(3, "width of the encoder's dilated convolutions (odd)"),
+                "residual_channels": Param(32, "channels of the decoder's residual stream"),
+                "dilation_channels": Param(32, "channels of the decoder's gated dilated convolutions"),
+                "skip_channels": Param(64, "channels of the decoder's skip connections"),
+                "filter_width": Param(2, "width of the decoder's dilated convolutions"),
+                "layers_per_block": Param(10, "decoder layers per block, dilations 1, 2, 4, ... 2^(n-1)"),
+                "blocks": Param(2, "blocks of decoder layers"),
+                "seq_len": Param(2048, "samples of each note the decoder predicts per step (the encoder reads "
+                                       "the whole note)"),
+                "batch_size": Param(8, "notes per step (per process under torchrun)"),
+                "lr": Param(1e-3, "peak learning rate of AdamW"),
+                "eval_every": Param(250, "steps between validation + checkpoint (a reconstructed sawtooth "
+                                         "in samples/)"),
+                "eval_tokens": Param(131072, "at most this many validation samples per evaluation (16 notes of 1 s)"),
+                "eval_seconds": Param(1.0, "eval: seconds of each held-out note reconstructed (a WaveNet is "
+                                           "slow to generate)"),
             },
         ),
     ]

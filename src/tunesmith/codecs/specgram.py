@@ -35,11 +35,14 @@ class SpecgramCodec(Codec):
 
     @classmethod
     def fit(cls, items: list[Any], sample_rate: int = 8000, seconds: float = 1.0, bins: int = 128,
-            mel: bool = True) -> SpecgramCodec:
+            mel: bool = True, min_pitch: int = 0, max_pitch: int = 127) -> SpecgramCodec:
         """The codec of notes (corpus.notes.Note, read at sample_rate and cut to `seconds`): their
-        pitch range, and the log magnitude's midpoint and half-range (1st to 99th percentile)."""
+        pitch range within min_pitch-max_pitch, and the log magnitude's midpoint and half-range (1st
+        to 99th percentile) over those notes."""
+        items = [note for note in items if min_pitch <= note.pitch <= max_pitch]
         if not items:
-            raise UserError("no notes to fit the spectrogram codec on")
+            raise UserError(f"no notes with pitches {min_pitch}-{max_pitch} to fit the spectrogram codec on; "
+                            "give notes in that range or change the settings min_pitch and max_pitch")
         pitches = [note.pitch for note in items]
         codec = cls(sample_rate, round(seconds * sample_rate), bins, mel, min(pitches), max(pitches))
         chosen = [items[i] for i in np.linspace(0, len(items) - 1, min(FIT_NOTES, len(items))).astype(int)]
@@ -76,6 +79,23 @@ class SpecgramCodec(Codec):
         if not self.min_pitch <= pitch <= self.max_pitch:
             raise UserError(f"pitch {pitch} is outside the pitches this model knows, {self.min_pitch}-{self.max_pitch}")
         return pitch - self.min_pitch
+
+    def pitch_templates(self) -> torch.Tensor:
+        """[pitches, 2, bins]: per pitch of the range, the two channels (scaled like encode_notes')
+        of a steady harmonic tone at it (every harmonic under 90% of Nyquist at amplitude 1/k; the
+        log magnitude clamped to [-1, 1], the span of the corpus's 1st to 99th percentiles),
+        averaged over its middle frames: where that pitch's harmonics lie and what instantaneous
+        frequency they carry (the GANSynth generator's conditioning, models/gansynth.py)."""
+        t = np.arange(self.samples) / self.sample_rate
+        waves = []
+        for pitch in range(self.min_pitch, self.max_pitch + 1):
+            f0 = 440.0 * 2 ** ((pitch - 69) / 12)
+            ks = np.arange(1, max(1, int(0.45 * self.sample_rate / f0)) + 1)
+            waves.append((np.sin(2 * np.pi * f0 * np.outer(ks, t)) / ks[:, None]).sum(0) * 0.3 / np.log(len(ks) + 1))
+        specgrams = self.helper.from_waves(torch.tensor(np.stack(waves), dtype=torch.float32))
+        specgrams[:, 0] = ((specgrams[:, 0] - self.centre) / self.spread).clamp(-1.0, 1.0)  # the notes' range
+        frames = specgrams.shape[2]
+        return specgrams[:, :, frames // 4: 3 * frames // 4].mean(2)
 
     def usable(self, item: Any) -> bool:
         return self.min_pitch <= item.pitch <= self.max_pitch

@@ -26,14 +26,13 @@ from tunesmith.media.files import write_atomic
 from tunesmith.media.render import GM_PROGRAMS, find_fluidsynth, find_soundfont, render_midi
 from tunesmith.progress import Bar
 
-NOTES_VERSION = 1  # raise when the rendering or the choice of notes changes, so caches are rebuilt
+NOTES_VERSION = 2  # raise when the rendering or the choice of notes changes, so caches are rebuilt
 NOTE_RATE = 16000
 NOTE_SECONDS = 4.0  # as NSynth: 4 s a note, the key held for HELD_SECONDS, then the release
 HELD_SECONDS = 3.0
 SLOT_SECONDS = 4.5  # one note per slot in a program's MIDI file: the note, then a gap
 SILENCE_AFTER = 4.1  # all sound off (CC 120) this long after a slot starts, so no tail reaches the next
 VELOCITIES = (50, 80, 110)
-PITCH_STEP = 3  # every 3rd semitone: the multiples of 3, so 60 (C4) and 69 (A4) are among them
 NOTE_FORMAT = "flac"  # 16-bit FLAC: NSynth's 16-bit samples at about half the size of its WAV files
 RENDER_WORKERS = 2  # fluidsynth processes at once
 NOTE_SUFFIXES = AUDIO_SUFFIXES
@@ -104,7 +103,8 @@ class Instrument:
 def plan_notes(programs: list[int] | None = None, pitches: list[int] | None = None,
                velocities: tuple[int, ...] | list[int] = VELOCITIES) -> list[Instrument]:
     """The instruments and notes of a corpus: the programs (INSTRUMENTS' by default) in that order,
-    each playing `pitches` (by default the multiples of PITCH_STEP in its range) at each velocity."""
+    each playing `pitches` (by default every semitone of its range, as NSynth: a
+    GAN conditioned on a one-hot pitch learns only the pitches it is shown) at each velocity."""
     programs = list(INSTRUMENTS) if programs is None else [int(p) for p in programs]
     if not programs or len(set(programs)) != len(programs):
         raise UserError(f"give each program once, and at least one: {programs}")
@@ -116,7 +116,7 @@ def plan_notes(programs: list[int] | None = None, pitches: list[int] | None = No
     for index, program in enumerate(programs):
         family = nsynth_family(program)
         low, high = INSTRUMENTS.get(program, OTHER_RANGE)
-        played = pitches if pitches is not None else [p for p in range(low, high + 1) if p % PITCH_STEP == 0]
+        played = pitches if pitches is not None else list(range(low, high + 1))
         notes = tuple((pitch, velocity) for velocity in velocities for pitch in played)
         plan.append(Instrument(program, family, counts.get(family, 0), index, notes))
         counts[family] = counts.get(family, 0) + 1
@@ -205,7 +205,7 @@ def notes_folder() -> Path:
 
 def notes_description() -> str:
     return (f"single notes as NSynth's: {len(INSTRUMENTS)} General MIDI programs rendered with FluidSynth, "
-            f"pitches {PITCH_STEP} semitones apart over each one's range at velocities {', '.join(map(str, VELOCITIES))}, "
+            f"every semitone of each one's range at velocities {', '.join(map(str, VELOCITIES))}, "
             f"{NOTE_SECONDS:g} s at {NOTE_RATE // 1000} kHz, FLAC")
 
 

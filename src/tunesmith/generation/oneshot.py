@@ -4,6 +4,7 @@ from a latent vector (its timbre) and a pitch, decoded from spectrograms to wave
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import numpy as np
 import torch
 
 from tunesmith import runs
+from tunesmith.audio_stats import NDB_BINS, PITCH_CENTS, cents_off, f0_track, log_mel_features, ndb
 from tunesmith.errors import UserError, warn
 from tunesmith.generation.latent import model_device
 from tunesmith.generation.request import SampleRequest, Samples
@@ -139,31 +141,53 @@ class Instrument:
                 for sound, (start, end, _, velocity) in zip(sounds, notes_)]
 
 
-CENTS = 50  # a note is at its pitch when its median f0 is this close
+NDB_NOTES = 500  # at most this many held-out notes (and as many generated) in the NDB, twice as many training ones
 
 
-def assess(opened: Any, count: int, seed: int) -> dict[str, Any]:
-    """What `eval` reports of `count` generated notes, their pitches spread over the model's range:
-    the share whose median f0 (librosa's pyin over the voiced frames, no downloaded weights) lies
-    within CENTS of the pitch asked for, the share of frames voiced, and the median error in cents."""
-    import librosa
-
+def assess(opened: Any, count: int, seed: int, held_out: list[Any], training: list[Any]) -> dict[str, Any]:
+    """What `eval` reports of generated notes: of `count` notes, their pitches spread over the
+    model's range, the share whose median f0 (pitch_accuracy) lies within PITCH_CENTS of the pitch
+    asked for, the share of frames voiced and the median
+    error in cents, and the same share of as many held-out notes (the measure's ceiling); then the NDB (audio_stats.ndb, k = 50 on log-mel features) of as many generated
+    notes as held-out ones, at the held-out notes' pitches, against the training notes, next to
+    the held-out notes' own NDB (what a perfect generator would score), and the generation speed."""
     codec = opened.codec
     pitches = np.linspace(codec.min_pitch, codec.max_pitch, count).round().astype(int).tolist()
-    waves = notes(codec, opened.model, pitches, seed)
+    result = {"notes": count, **pitch_accuracy(notes(codec, opened.model, pitches, seed), pitches, codec.sample_rate)}
+    held_out = [note for note in held_out if codec.usable(note)][:NDB_NOTES]
+    if held_out:  # the measure's own ceiling: the held-out notes measured alike
+        real = [held_out[i] for i in np.linspace(0, len(held_out) - 1, min(count, len(held_out))).astype(int)]
+        result["pitch_accuracy_held_out"] = pitch_accuracy(codec.waves(real).numpy(), [note.pitch for note in real],
+                                                           codec.sample_rate)["pitch_accuracy"]
+        result["held_out_notes"] = len(real)
+        started = time.perf_counter()
+        generated = notes(codec, opened.model, [note.pitch for note in held_out], seed + 1)
+        seconds = time.perf_counter() - started
+        training = [note for note in training if codec.usable(note)]
+        training = [training[i] for i in np.linspace(0, len(training) - 1, min(NDB_NOTES * 2, len(training))).astype(int)]
+        features = log_mel_features(codec.waves(training).numpy(), codec.sample_rate)
+        result["ndb"] = ndb(features, log_mel_features(generated, codec.sample_rate), seed=seed)["different"]
+        result["ndb_held_out"] = ndb(features, log_mel_features(codec.waves(held_out).numpy(), codec.sample_rate),
+                                     seed=seed)["different"]
+        result["ndb_bins"], result["ndb_notes"] = NDB_BINS, len(held_out)
+        result["notes_per_second"] = len(generated) / seconds
+        result["times_real_time"] = len(generated) * codec.samples / codec.sample_rate / seconds
+    return result
+
+
+def pitch_accuracy(waves: np.ndarray, pitches: list[int], sample_rate: int) -> dict[str, Any]:
+    """The share of notes whose median f0 over their voiced frames (audio_stats.f0_track: pyin)
+    lies within PITCH_CENTS of their pitch, the mean share of frames voiced, and the median error
+    in cents."""
     hits, voiced_share, errors = 0, [], []
     for wave, pitch in zip(waves, pitches):
-        # an octave either side (pyin's transitions need that many bins), frames of about 128 ms
-        frame = min(1 << int(np.log2(len(wave))), 1 << round(np.log2(0.128 * codec.sample_rate)))
-        f0, voiced, _ = librosa.pyin(wave, fmin=librosa.midi_to_hz(max(pitch - 12, 12)),
-                                     fmax=min(librosa.midi_to_hz(pitch + 12), codec.sample_rate / 2 - 1),
-                                     sr=codec.sample_rate, frame_length=frame, n_thresholds=50)
+        f0, voiced = f0_track(wave, pitch, sample_rate)
         voiced_share.append(float(voiced.mean()) if len(voiced) else 0.0)
         if voiced.any():
-            cents = 1200 * np.log2(np.nanmedian(f0[voiced]) / librosa.midi_to_hz(pitch))
-            errors.append(abs(float(cents)))
-            hits += abs(cents) <= CENTS
-    return {"notes": count, "pitch_accuracy": hits / count, "voiced_frames": float(np.mean(voiced_share)),
+            cents = float(cents_off(np.nanmedian(f0[voiced]), pitch))
+            errors.append(abs(cents))
+            hits += abs(cents) <= PITCH_CENTS
+    return {"pitch_accuracy": hits / len(pitches), "voiced_frames": float(np.mean(voiced_share)),
             "median_cents_off": float(np.median(errors)) if errors else None}
 
 
@@ -173,6 +197,7 @@ class OneShot:
     sample = staticmethod(sample)
     preview = staticmethod(make_preview)
     assess = staticmethod(assess)
+    instrument = Instrument  # render --instrument RUN
 
 
 ONE_SHOT = OneShot()

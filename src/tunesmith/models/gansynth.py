@@ -9,12 +9,31 @@ The model, top to bottom (defaults: 64 frames x 128 mel bins, channels 128-64-32
                    -> dense to channels[0] maps of (frames / 16) x (bins / 16), pixel norm, leaky ReLU
                    -> a 3x3 conv at that size, then per later width: nearest-neighbour upsampling x2,
                       two 3x3 convs, each followed by pixel norm and leaky ReLU (0.2)
-                   -> a 1x1 conv to 2 channels: the log magnitude as is, tanh on the IF channel
+                   -> a 1x1 conv to 2 channels: the log magnitude as is; the IF channel a deviation
+                      from the template's IF, at most IF_DEVIATION (tanh), the sum wrapped into [-1, 1)
+                   The pitch's template (below) joins the input of the first conv of every width
+                   and of the last 1x1 as two more channels.
     discriminator  a 1x1 conv from the 2 channels, then per width from the finest: two 3x3 convs
                    with leaky ReLU and a 2x2 average pool; at the coarsest size the minibatch
                    standard deviation as one more channel (in groups of consecutive samples), a 3x3
                    conv, and a dense layer to 1 + pitches outputs: the realness score and the pitch
                    logits (the auxiliary classifier)
+
+The pitch template: the two channels of a steady harmonic tone at the pitch (all harmonics under
+Nyquist at 1/k, through the codec's own spectrogram, its frames averaged: codecs/specgram.py,
+`pitch_templates`), one [2, bins] row per pitch, averaged down to each width's bins. GANSynth
+conditions on the one-hot pitch alone and learns over days on GPUs where each pitch's harmonics lie;
+on a CPU budget of an hour the generator's notes stayed off pitch (0 of 16 within 50 cents after 30
+minutes), so the template tells every layer where the pitch's harmonics are and what frequency they
+carry, and the critic's pitch classifier still judges whether the notes play it. With the template
+as an input only, the notes' harmonics fell in the right bands within 600 steps but their IF, which
+sets the frequency within a band (a band of 31 Hz is a semitone at 260 Hz), drifted: pyin heard them
+50-100 cents sharp. With a free deviation added to the template's IF, the notes were in tune at
+step 400 (66% within 50 cents) and 80 cents flat at step 600: the critic does not hear a
+deviation of a fraction of a band. So the deviation is bounded to IF_DEVIATION: pitch is held by
+construction, the network shapes the magnitude (timbre, envelope, attack) and small movements of
+the frequency; a vibrato wider than about 20 cents at middle C is out of its reach. The templates are
+rebuilt from the codec with the model and not kept in checkpoints.
 
 As GANSynth (after progressive GANs, Karras et al. 2018): pixel norm in the generator, no batch
 norm anywhere (the WGAN-GP penalty is per sample), equalized learning rate (weights drawn from
@@ -47,6 +66,10 @@ from torch import nn
 DEFAULTS = {"frames": 64, "bins": 128, "z_size": 128, "pitches": 61, "channels": (128, 64, 32, 16, 8)}
 
 SLOPE = 0.2  # leaky ReLU's negative slope (GANSynth, ProGAN)
+TEMPLATE_CHANNELS = 2  # a pitch's template: the log magnitude and the IF of a harmonic tone at it
+# The most the generator's IF may move from the template's, in the IF's units (pi radians per hop):
+# 0.05 is 3 Hz at 8 kHz with a hop of 64, 20 cents at middle C (see the module's docstring)
+IF_DEVIATION = 0.05
 
 
 def pixel_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -92,30 +115,51 @@ class ScaledLinear(nn.Linear):
 
 
 class Generator(nn.Module):
-    def __init__(self, frames: int, bins: int, z_size: int, pitches: int, channels: tuple[int, ...]):
+    def __init__(self, frames: int, bins: int, z_size: int, pitches: int, channels: tuple[int, ...],
+                 templates: torch.Tensor | None = None):
         super().__init__()
         self.pitches, self.channels = pitches, tuple(channels)
         steps = len(channels) - 1
         self.base = (frames >> steps, bins >> steps)
         self.dense = ScaledLinear(z_size + pitches, channels[0] * self.base[0] * self.base[1],
                                   gain=2.0 / 16)  # ProGAN's first layer: gain sqrt(2) / 4
-        self.first = ScaledConv(channels[0], channels[0], 3)
-        self.blocks = nn.ModuleList(nn.ModuleList([ScaledConv(a, b, 3), ScaledConv(b, b, 3)])
+        extra = TEMPLATE_CHANNELS
+        self.first = ScaledConv(channels[0] + extra, channels[0], 3)
+        self.blocks = nn.ModuleList(nn.ModuleList([ScaledConv(a + extra, b, 3), ScaledConv(b, b, 3)])
                                     for a, b in itertools.pairwise(channels))
-        self.to_specgram = ScaledConv(channels[-1], 2, 1, gain=1.0)
+        self.to_specgram = ScaledConv(channels[-1] + extra, 2, 1, gain=1.0)
+        # each pitch's template, [pitches, 2, bins] (see the module's docstring); rebuilt from the
+        # codec with the model, so not kept in checkpoints
+        table = torch.zeros(pitches, TEMPLATE_CHANNELS, bins) if templates is None else templates.float()
+        if table.shape != (pitches, TEMPLATE_CHANNELS, bins):
+            raise ValueError(f"pitch templates of shape {tuple(table.shape)}, not {(pitches, TEMPLATE_CHANNELS, bins)}")
+        self.register_buffer("templates", table, persistent=False)
+
+    def with_template(self, x: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
+        """x [batch, C, H, W] with the pitch template [batch, 2, 1, bins], averaged down to W bins
+        and repeated over the H frames, as two more channels."""
+        width = x.shape[-1]
+        scaled = F.avg_pool2d(template, (1, template.shape[-1] // width)) if template.shape[-1] != width else template
+        return torch.cat([x, scaled.expand(-1, -1, x.shape[2], -1)], 1)
 
     def forward(self, z: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
         """z [batch, z_size], pitch indices [batch] -> specgrams [batch, 2, frames, bins]."""
-        one_hot = F.one_hot(pitch.long(), self.pitches).to(z.dtype)
+        pitch = pitch.long()
+        one_hot = F.one_hot(pitch, self.pitches).to(z.dtype)
+        template = self.templates[pitch].unsqueeze(2).to(z.dtype)  # [batch, 2, 1, bins]
         x = self.dense(torch.cat([pixel_norm(z), one_hot], 1)).view(len(z), self.channels[0], *self.base)
         x = pixel_norm(F.leaky_relu(x, SLOPE))
-        x = pixel_norm(F.leaky_relu(self.first(x), SLOPE))
-        for convs in self.blocks:
+        x = pixel_norm(F.leaky_relu(self.first(self.with_template(x, template)), SLOPE))
+        for first, second in self.blocks:
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-            for conv in convs:
-                x = pixel_norm(F.leaky_relu(conv(x), SLOPE))
-        out = self.to_specgram(x)
-        return torch.stack([out[:, 0], torch.tanh(out[:, 1])], 1)
+            x = pixel_norm(F.leaky_relu(first(self.with_template(x, template)), SLOPE))
+            x = pixel_norm(F.leaky_relu(second(x), SLOPE))
+        out = self.to_specgram(self.with_template(x, template))
+        # the IF as the template's plus a bounded deviation, wrapped into [-1, 1) (a phase advance
+        # over pi is circular): the notes stay at their pitch, the deviation colours them
+        deviation = IF_DEVIATION * torch.tanh(out[:, 1])
+        frequency = torch.remainder(template[:, 1] + deviation + 1.0, 2.0) - 1.0
+        return torch.stack([out[:, 0], frequency], 1)
 
 
 class Discriminator(nn.Module):
@@ -146,14 +190,14 @@ class GANSynth(nn.Module):
 
     def __init__(self, frames: int = DEFAULTS["frames"], bins: int = DEFAULTS["bins"],
                  z_size: int = DEFAULTS["z_size"], pitches: int = DEFAULTS["pitches"],
-                 channels: tuple[int, ...] = DEFAULTS["channels"]):
+                 channels: tuple[int, ...] = DEFAULTS["channels"], templates: torch.Tensor | None = None):
         super().__init__()
         steps = len(channels) - 1
         if frames % (1 << steps) or bins % (1 << steps):
             raise ValueError(f"frames ({frames}) and bins ({bins}) must be multiples of {1 << steps} "
                              f"for {len(channels)} channel widths")
         self.frames, self.bins, self.z_size, self.pitches = frames, bins, z_size, pitches
-        self.generator = Generator(frames, bins, z_size, pitches, tuple(channels))
+        self.generator = Generator(frames, bins, z_size, pitches, tuple(channels), templates)
         self.discriminator = Discriminator(frames, bins, pitches, tuple(channels))
 
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

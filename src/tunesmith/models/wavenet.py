@@ -14,7 +14,10 @@ The model, top to bottom (the layout of ibab/tensorflow-wavenet):
 The receptive field is (filter_width - 1) * (sum of the dilations + 1) + 1 samples: the dilated
 layers see (filter_width - 1) * sum(dilations) + 1, and the initial conv adds filter_width - 1.
 Global conditioning (`global_conditions` > 0): an id per sequence (a style, a speaker) whose
-embedding, learned per layer, is added to the filter and the gate of every layer.
+embedding, learned per layer, is added to the filter and the gate of every layer. Local
+conditioning (`local_channels` > 0): a sequence of vectors, one per sample [batch, local_channels,
+time] (an NSynth's code upsampled to the sample rate, models/nsynth.py), added through a 1x1 conv
+per layer to the filter and the gate; the vector at position t conditions the logits at t.
 
 Training (`loss`) runs the convolutions over the whole input at once, padded with zeros on the left,
 so every position is predicted; the first receptive_field - 1 positions see part of that padding
@@ -25,12 +28,13 @@ Re-running the model over the last receptive_field samples for every new sample 
 recomputes thousands of outputs that were already computed. The stepper instead keeps, per conv, a
 queue (a ring buffer, indexed by time modulo its length) of that conv's last d(k-1) inputs: a new
 sample reads k-1 entries from each queue, pushes its own input in, and goes through every layer
-once: O(layers) work per sample, independent of the receptive field. A primer of many samples goes
-through the model in one pass, with the queues' contents as the left context, and the queues keep
-the last inputs of every conv. A one-sample step is a handful of small ops per layer on weights
-rewritten once into plain matrices, in numpy on the CPU (less overhead per op than torch at this
-size) or in torch on any device (`WaveNetStepper`). The stepper's logits equal the model's forward
-over the whole sequence (tested).
+once: O(layers) work per sample, independent of the receptive field. A locally conditioned
+model takes each new sample's condition vector with it (`feed(tokens, local)`). A primer of many
+samples goes through the model in one pass, with the queues' contents as the left context, and
+the queues keep the last inputs of every conv. A one-sample step is a handful of small ops per
+layer on weights rewritten once into plain matrices, in numpy on the CPU (less overhead per op
+than torch at this size) or in torch on any device (`WaveNetStepper`). The stepper's logits equal
+the model's forward over the whole sequence (tested).
 """
 
 from __future__ import annotations
@@ -63,22 +67,28 @@ class ResidualLayer(nn.Module):
     """Dilated causal conv -> gated activation (+ condition) -> 1x1 residual and 1x1 skip."""
 
     def __init__(self, residual_channels: int, dilation_channels: int, skip_channels: int,
-                 filter_width: int, dilation: int, global_conditions: int, dropout: float, residual: bool):
+                 filter_width: int, dilation: int, global_conditions: int, dropout: float, residual: bool,
+                 local_channels: int = 0):
         super().__init__()
         self.dilation = dilation
         self.dilated = CausalConv1d(residual_channels, 2 * dilation_channels, filter_width, dilation)  # filter, gate
         self.condition = nn.Embedding(global_conditions, 2 * dilation_channels) if global_conditions else None
+        # the local condition's 1x1 conv (no bias: the dilated conv has one)
+        self.local = nn.Conv1d(local_channels, 2 * dilation_channels, 1, bias=False) if local_channels else None
         self.dropout = nn.Dropout(dropout)
         # The last layer's residual output goes nowhere: it has no residual conv (and no unused parameters).
         self.residual = nn.Conv1d(dilation_channels, residual_channels, 1) if residual else None
         self.skip = nn.Conv1d(dilation_channels, skip_channels, 1)
 
-    def forward(self, x: torch.Tensor, condition: torch.Tensor | None, past: torch.Tensor | None = None):
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None, past: torch.Tensor | None = None,
+                local: torch.Tensor | None = None):
         """x [batch, residual_channels, time] -> (the next layer's input or None, skip [batch,
-        skip_channels, time]); condition: ids [batch] or None."""
+        skip_channels, time]); condition: ids [batch] or None; local: [batch, local_channels, time] or None."""
         z = self.dilated(x, past)
         if self.condition is not None:
             z = z + self.condition(condition)[:, :, None]
+        if self.local is not None:
+            z = z + self.local(local)
         filter_, gate = z.chunk(2, dim=1)
         gated = self.dropout(torch.tanh(filter_) * torch.sigmoid(gate))
         return (x + self.residual(gated) if self.residual is not None else None), self.skip(gated)
@@ -87,19 +97,21 @@ class ResidualLayer(nn.Module):
 class WaveNet(nn.Module):
     def __init__(self, vocab_size: int, residual_channels: int = 32, dilation_channels: int = 32,
                  skip_channels: int = 128, filter_width: int = 2, layers_per_block: int = 10,
-                 blocks: int = 2, global_conditions: int = 0, dropout: float = 0.0):
+                 blocks: int = 2, global_conditions: int = 0, dropout: float = 0.0, local_channels: int = 0):
         super().__init__()
         if filter_width < 2:
             raise ValueError("filter_width must be at least 2")
         self.vocab_size = vocab_size
         self.filter_width = filter_width
         self.global_conditions = global_conditions
+        self.local_channels = local_channels
         self.dilations = [2 ** i for _ in range(blocks) for i in range(layers_per_block)]
         self.embedding = nn.Embedding(vocab_size, residual_channels)
         self.initial = CausalConv1d(residual_channels, residual_channels, filter_width)
         self.layers = nn.ModuleList(
             ResidualLayer(residual_channels, dilation_channels, skip_channels, filter_width, dilation,
-                          global_conditions, dropout, residual=index < len(self.dilations) - 1)
+                          global_conditions, dropout, residual=index < len(self.dilations) - 1,
+                          local_channels=local_channels)
             for index, dilation in enumerate(self.dilations))
         self.head = nn.Sequential(nn.ReLU(), nn.Conv1d(skip_channels, skip_channels, 1),
                                   nn.ReLU(), nn.Conv1d(skip_channels, vocab_size, 1))
@@ -119,18 +131,32 @@ class WaveNet(nn.Module):
         if not self.global_conditions and condition is not None:
             raise ValueError("this WaveNet has no global conditioning (global_conditions=0)")
 
+    def check_local(self, local: torch.Tensor | None, tokens: torch.Tensor) -> None:
+        """A local condition [batch, local_channels, time] for tokens [batch, time], when the model has one."""
+        if not self.local_channels:
+            if local is not None:
+                raise ValueError("this WaveNet has no local conditioning (local_channels=0)")
+            return
+        expected = (tokens.size(0), self.local_channels, tokens.size(1))
+        if local is None or tuple(local.shape) != expected:
+            got = None if local is None else tuple(local.shape)
+            raise ValueError(f"this WaveNet is conditioned on vectors [batch, channels, time] = {expected}; got {got}")
+
     def forward(self, tokens: torch.Tensor, condition: torch.Tensor | None = None,
-                past: list[torch.Tensor] | None = None) -> torch.Tensor:
+                past: list[torch.Tensor] | None = None, local: torch.Tensor | None = None) -> torch.Tensor:
         """Logits [batch, time, vocab] of the sample after each position of tokens [batch, time];
-        condition: ids [batch] when global_conditions > 0. `past` (the stepper's): for each of
-        `convs()`, its inputs before these tokens [batch, channels, context]; zeros when None.
-        Each entry is then replaced by that conv's last `context` inputs, the new ones included."""
+        condition: ids [batch] when global_conditions > 0; local: [batch, local_channels, time]
+        when local_channels > 0 (the vector at t conditions the logits at t). `past` (the
+        stepper's): for each of `convs()`, its inputs before these tokens [batch, channels,
+        context]; zeros when None. Each entry is then replaced by that conv's last `context`
+        inputs, the new ones included."""
         self.check_condition(condition)
+        self.check_local(local, tokens)
         x = self.embedding(tokens).transpose(1, 2)  # [batch, residual_channels, time]
         x = self.initial(x, self.remember(past, 0, x))
         skips = 0
         for index, layer in enumerate(self.layers, start=1):
-            x_next, skip = layer(x, condition, self.remember(past, index, x))
+            x_next, skip = layer(x, condition, self.remember(past, index, x), local)
             x, skips = x_next, skips + skip
         return self.head(skips).transpose(1, 2)
 
@@ -213,7 +239,9 @@ class WaveNetStepper:
     into the residual and skip matrices; the bias and condition embedding of a conv are rows of its
     matrix, met by a constant 1 (the one-hot of the condition id) after its inputs; the residual
     and skip biases are rows met by a constant 1 after each layer's gated unit; the skips of all
-    layers are one matmul over all gated units at the end.
+    layers are one matmul over all gated units at the end. A local condition's 1x1 conv is more
+    rows of each conv's matrix, met by the step's condition vector, which `feed` writes into the
+    constant row after the one-hot (so local conditioning costs no extra op per layer).
 
     `backend`: "numpy" (a CPU model: numpy's per-op overhead on arrays this small is a few times
     smaller than torch's) or "torch" (any device); the default is numpy on the CPU. Both give the
@@ -235,6 +263,8 @@ class WaveNetStepper:
             raise ValueError(f"backend must be 'torch', or 'numpy' for a model on the CPU, not {backend!r}")
         self.backend = backend
         self.condition = condition
+        self.global_width = model.global_conditions or 1  # the constant row: the one-hot (or a 1) ...
+        self.local_channels = model.local_channels  # ... then the local condition vector
         self.batch_size = batch_size
         self.time = 0  # samples consumed so far
         with torch.inference_mode(False), torch.no_grad():  # plain tensors, which the steps change in place
@@ -251,10 +281,13 @@ class WaveNetStepper:
         gate_halved[dilation_channels:] = 0.5
         conditions = model.global_conditions or 1
 
-        def conv_matrix(conv: CausalConv1d, table: nn.Embedding | None) -> torch.Tensor:
-            """[k * in + conditions, out]: the taps oldest first, then a bias row per condition id."""
+        def conv_matrix(conv: CausalConv1d, table: nn.Embedding | None, local: nn.Conv1d | None = None) -> torch.Tensor:
+            """[k * in + conditions + local_channels, out]: the taps oldest first, then a bias row per
+            condition id, then the local condition's 1x1 weights (zeros where a conv has none)."""
             bias = conv.bias.expand(conditions, -1) if table is None else conv.bias + table.weight
-            return torch.cat([conv.flat_weight().t(), bias])
+            local_rows = conv.weight.new_zeros(model.local_channels, conv.out_channels) if local is None \
+                else local.weight[:, :, 0].t()
+            return torch.cat([conv.flat_weight().t(), bias, local_rows])
 
         def output_matrix(conv: nn.Conv1d) -> torch.Tensor:
             """[dilation_channels + 1, out]: the weights for 2 * the gated unit, then the bias."""
@@ -262,7 +295,8 @@ class WaveNetStepper:
 
         self.layer_width = dilation_channels + 1  # a gated unit and its constant 1
         self.initial = self._array(conv_matrix(model.initial, None))
-        self.convs = [self._array(conv_matrix(layer.dilated, layer.condition) * gate_halved) for layer in model.layers]
+        self.convs = [self._array(conv_matrix(layer.dilated, layer.condition, layer.local) * gate_halved)
+                      for layer in model.layers]
         self.residuals = [None if layer.residual is None else self._array(output_matrix(layer.residual))
                           for layer in model.layers]
         self.skip_matrix = self._array(torch.cat([output_matrix(layer.skip) for layer in model.layers]))
@@ -283,7 +317,9 @@ class WaveNetStepper:
         batch, layers, width = self.batch_size, len(self.model.layers), self.layer_width
         constant = torch.ones(batch, 1, dtype=self.dtype, device=self.device) if self.condition is None \
             else F.one_hot(self.condition, self.model.global_conditions).to(self.dtype)
-        self.constant = self._array(constant)
+        local = torch.zeros(batch, self.local_channels, dtype=self.dtype, device=self.device)
+        self.constant = self._array(torch.cat([constant, local], 1))
+        self.local_row = self.constant[:, self.global_width:]  # a view: the step's local condition
         self.gated = self._zeros(batch, layers * width)
         self.gated[:, width - 1::width] = 1.0  # met by the residual and skip biases
         self.skips = self._zeros(batch, self.skip_matrix.shape[1])
@@ -299,12 +335,21 @@ class WaveNetStepper:
                               block[:, :half], block, self.residuals[index], following,
                               len(following) if following else 0))
 
-    def feed(self, tokens: torch.Tensor) -> torch.Tensor:
+    def feed(self, tokens: torch.Tensor, local: torch.Tensor | None = None) -> torch.Tensor:
         """Consume samples [batch, time] (a primer of any length, then one new sample each) and
-        return the logits [batch, vocab] of the sample that follows them."""
+        return the logits [batch, vocab] of the sample that follows them. A locally conditioned
+        model takes the condition vectors of these positions, local [batch, local_channels, time]."""
         if tokens.size(1) == 0:
             raise ValueError("feed needs at least one sample")
+        self.model.check_local(local, tokens)
         if tokens.size(1) == 1:
+            if local is not None:  # into the constant row, which every conv's matrix meets
+                row = local[:, :, 0]
+                if self.backend == "numpy":
+                    self.local_row[:] = row.detach().cpu().numpy()
+                else:
+                    with torch.inference_mode(False), torch.no_grad():
+                        self.local_row.copy_(row)
             if self.backend == "numpy":
                 logits = torch.from_numpy(self._step_numpy(tokens.cpu().numpy()[:, 0]))
             else:
@@ -315,7 +360,8 @@ class WaveNetStepper:
             return logits  # a new tensor, which the caller may change in place
         with torch.inference_mode():
             past = [queue.history(self.time) for queue in self.queues]
-            logits = self.model(tokens.to(self.device), self.condition, past)[:, -1]
+            logits = self.model(tokens.to(self.device), self.condition, past,
+                                None if local is None else local.to(self.device, self.dtype))[:, -1]
             for queue, history in zip(self.queues, past):
                 queue.load(self.time + tokens.size(1), history)
         self.time += tokens.size(1)

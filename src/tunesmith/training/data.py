@@ -395,3 +395,76 @@ def phrase_windows(codec: Any, items: list[Any], hp: dict[str, Any], training: b
     if not phrases:
         return None
     return PhraseWindows(torch.from_numpy(np.stack(phrases)).long(), files)
+
+
+def frame_hop(hp: dict[str, Any]) -> int:
+    """Samples per code frame of an NSynth recipe: `frame_ms` at `sample_rate` (256 at 8 kHz)."""
+    return max(1, round(hp["sample_rate"] * hp["frame_ms"] / 1000))
+
+
+class NSynthWindows:
+    """Whole notes as quantized levels (an NSynth's examples, models/nsynth.py), [count, time]
+    (int16 for 256 levels: 4926 notes of 1 s at 8 kHz hold 80 MB), time a whole number of code frames. A training row is a window of `seq_len` decoder
+    predictions at a seeded random place in a note, with the whole note (which the encoder
+    reads) and the window's offset: (decoder inputs, targets, note, offset); the note order is a
+    seeded permutation per epoch, a pure function of (seed, step) as for the other windows.
+    Validation reads whole notes (offset 0)."""
+
+    carry = False
+
+    def __init__(self, notes: torch.Tensor, seq_len: int, silence: int):
+        self.notes, self.count, self.silence = notes, len(notes), silence
+        self.seq_len = min(seq_len, notes.shape[1])  # what the progress bar's rate counts: samples
+
+    def describe(self, codec: Codec) -> str:
+        return f"{self.count:,} notes of {self.notes.shape[1] / codec.sample_rate:g} s"
+
+    def steps_per_epoch(self, global_batch: int) -> int:
+        return max(1, self.count // global_batch)
+
+    def fresh(self, step: int) -> bool:
+        return True
+
+    def _rows(self, notes: torch.Tensor, offsets: torch.Tensor, length: int) -> tuple[torch.Tensor, ...]:
+        notes = notes.long()
+        inputs = torch.cat([torch.full((len(notes), 1), self.silence, dtype=notes.dtype), notes[:, :-1]], 1)
+        index = offsets[:, None] + torch.arange(length)
+        return inputs.gather(1, index), notes.gather(1, index), notes, offsets
+
+    def batch(self, step: int, batch_size: int, seed: int, rank: int = 0,
+              world_size: int = 1) -> tuple[torch.Tensor, ...]:
+        global_batch = batch_size * world_size
+        epoch, position = divmod(step, self.steps_per_epoch(global_batch))
+        order = torch.randperm(self.count, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+        first = position * global_batch + rank * batch_size
+        chosen = order[torch.arange(first, first + batch_size) % self.count]
+        places = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        offsets = torch.randint(self.notes.shape[1] - self.seq_len + 1, (global_batch,), generator=places)
+        return self._rows(self.notes[chosen], offsets[rank * batch_size:(rank + 1) * batch_size], self.seq_len)
+
+    def sequential(self, max_tokens: int, batch_size: int):
+        """Validation batches in order: the first whole notes holding about max_tokens samples."""
+        count = min(self.count, max(1, -(-max_tokens // self.notes.shape[1])))
+        for first in range(0, count, batch_size):
+            notes = self.notes[first: min(first + batch_size, count)]
+            yield self._rows(notes, torch.zeros(len(notes), dtype=torch.long), notes.shape[1]), True
+
+
+def nsynth_windows(codec: Any, items: list[Any], hp: dict[str, Any], training: bool) -> NSynthWindows | None:
+    """make_windows of an NSynth recipe: every note (a corpus.notes.Note) quantized by the codec,
+    padded with silence to whole code frames (frame_hop); for training, a UserError when they do
+    not fill one batch (none for validation: None)."""
+    hop = frame_hop(hp)
+    if training and len(items) < hp["batch_size"]:
+        raise UserError(f"{len(items)} notes, fewer than one batch ({hp['batch_size']}); add notes or lower "
+                        "the setting batch_size")
+    if not items:
+        return None
+    length = max(len(note.samples) for note in items)
+    if length < hop:
+        raise UserError(f"the notes are {length} samples long, shorter than one code frame ({hop} samples, "
+                        f"frame_ms={hp['frame_ms']}); give longer notes (the setting seconds)")
+    padded = -(-length // hop) * hop
+    waves = np.stack([np.pad(note.samples, (0, padded - len(note.samples))) for note in items])
+    levels = codec.encode_array(waves).astype(np.int16 if codec.vocab_size <= 2 ** 15 else np.int32)
+    return NSynthWindows(torch.from_numpy(levels), hp["seq_len"], int(codec.encode_array(0.0)))

@@ -254,7 +254,7 @@ def elbo(model: nn.Module, hp: dict[str, Any], windows: Any) -> Objective:
 # 1e-3 * D(real)^2 that keeps the scores near 0, and an auxiliary pitch classifier (AC-GAN) whose
 # cross-entropy, weight 10, the discriminator learns on real and generated notes and the generator
 # on its own notes (so that it makes the pitch asked for).
-GAN_SETTINGS = {"lr": 8e-4, "gradient_penalty": 10.0, "drift": 1e-3, "pitch_weight": 10.0}
+GAN_SETTINGS = {"lr": 4e-4, "gradient_penalty": 10.0, "drift": 1e-3, "pitch_weight": 10.0}
 
 
 def gradient_penalty(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -288,7 +288,13 @@ class Adversarial(Objective):
     term). Validation's "loss" is the critic's Wasserstein estimate, mean D(real) - mean D(generated
     at the same pitches from a fixed seed) over held-out notes: lower is better (the critic of that
     checkpoint tells them apart less), with the classifier's accuracy on generated notes
-    (`pitch_accuracy_fake`: does the generator play the pitch asked for) and on real ones."""
+    (`pitch_accuracy_fake`: does the generator play the pitch asked for) and on real ones. The
+    best checkpoint is the one with the fewest generated notes the classifier hears off their pitch
+    (`pitch_error_fake`): the Wasserstein estimate of one checkpoint's critic says little of another
+    checkpoint's notes (it rose from 1.7 to 12.6 between steps 200 and 400 of a run while the notes
+    heard at their pitch went from 8% to 59%)."""
+
+    best_metric = "pitch_error_fake"
 
     def __init__(self, model: nn.Module, hp: dict[str, Any]):
         self.model, self.hp = model, hp
@@ -309,13 +315,14 @@ class Adversarial(Objective):
     def step(self, batch: tuple, step: int, update: Update) -> dict[str, float]:
         real, pitch = batch
         n = len(real)
-        # the discriminator's step: real, generated and in-between notes through it in one call
+        # the discriminator's step: real and generated notes through it in one call, the in-between
+        # ones in another (the penalty's double backward then runs over n notes, not 3n: half the time)
         with torch.no_grad():
             fake = self.generator(self.model.sample_z(n), pitch)
+        score, logits = self.discriminator(torch.cat([real, fake]))
+        real_score, fake_score = score.split(n)
         between = interpolate(real, fake)
-        score, logits = self.discriminator(torch.cat([real, fake, between]))
-        real_score, fake_score, between_score = score.split(n)
-        penalty = penalty_at(between_score, between)
+        penalty = penalty_at(self.discriminator(between)[0], between)
         wasserstein = real_score.mean() - fake_score.mean()
         pitch_loss = (nn.functional.cross_entropy(logits[:n], pitch) + nn.functional.cross_entropy(logits[n:2 * n], pitch)) / 2
         critic_loss = -wasserstein + self.penalty_weight * penalty
@@ -353,10 +360,11 @@ class Adversarial(Objective):
             count += len(real)
         self.model.train(was_training)
         if not count:
-            return {"loss": float("nan")}, 0
+            return {"loss": float("nan"), "pitch_error_fake": float("nan")}, 0
         means = {name: total / count for name, total in sums.items()}
         return {"loss": means["real"] - means["fake"], "pitch_accuracy_fake": means["pitch_accuracy_fake"],
-                "pitch_accuracy_real": means["pitch_accuracy_real"]}, count
+                "pitch_accuracy_real": means["pitch_accuracy_real"],
+                "pitch_error_fake": 1.0 - means["pitch_accuracy_fake"]}, count
 
 
 def adversarial(model: nn.Module, hp: dict[str, Any], windows: Any) -> Objective:

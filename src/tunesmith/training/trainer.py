@@ -196,7 +196,8 @@ class Trainer:
             if writer:
                 writer.close()
         return {"outcome": outcome, "step": self.step, "val_loss": val_loss,
-                "best_val": None if math.isinf(self.best_val) else self.best_val}
+                "best_val": None if math.isinf(self.best_val) else self.best_val,
+                "best_metric": self.objective.best_metric}
 
     def _update(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
         """The backward pass of a loss, gradient clipping, a check that the loss and the gradient
@@ -380,7 +381,7 @@ def train_recipe(recipe_name: str, data: str | None = None, run: Path | None = N
         if checkpoint:
             trainer.restore(runs.load_trainer_state(checkpoint))
         result = trainer.fit()
-        return {"run": str(run), **result}
+        return {"run": str(run), "recipe": recipe.name, **result}
     finally:
         group.close()
 
