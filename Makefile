@@ -64,6 +64,11 @@ demo: install
 	@echo "== the chorale through a warm pad with the ambient effects, and transcribed back to MIDI (basic-pitch) =="
 	$(BIN)/tunesmith render out/demo/chorale.mid --program "Pad 2 (warm)" --effects ambient --out out/demo/
 	$(BIN)/tunesmith transcribe out/demo/chorale.wav --out out/demo/transcribed/
+	@echo "== the bundled GANSynth: middle C, its timbre moving from one to another in 8 notes (out/demo/gansynth/) =="
+	$(BIN)/tunesmith sample gansynth-notes --pitch 60 --interpolate 8 --out out/demo/gansynth/
+	@echo "== the folk melody played by the GANSynth as an instrument, its timbre moving over the tune =="
+	$(BIN)/tunesmith render out/demo/folk-melody.mid --instrument gansynth-notes --timbre-path 1,7 --effects room \
+		--out out/demo/gansynth/
 	@echo "== written to out/demo/ (MIDI files open in any DAW; PNGs are piano rolls; WAVs play anywhere) =="
 
 test: install

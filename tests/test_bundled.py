@@ -66,3 +66,32 @@ def test_bundled_music_vae_interpolates_the_demo_jigs(tmp_path):
         assert np.mean(original == made) >= 0.75, primer  # most steps of each jig come back
     joined = read_midi(tmp_path / "interpolation-all.mid")
     assert joined.time_signature == (6, 8) and abs(joined.beats - 5 * 6) <= 3  # five 2-bar phrases of 6/8
+
+
+def test_bundled_gansynth_plays_in_tune(tmp_path):
+    """The demo's GANSynth: small, trained by the recorded command, and its notes are at the pitch
+    asked for (pyin) at A4 and C4; a MIDI file played through it comes out as long as the tune."""
+    import numpy as np
+    import soundfile
+
+    from tunesmith.audio_stats import cents_off, f0_track
+
+    run = runs.open_run("gansynth-notes")
+    assert (run / "TRAINED.md").read_text().count("tunesmith train gansynth") == 1
+    assert (runs.find_checkpoint(run)["path"] / runs.WEIGHTS).stat().st_size < 8_000_000
+    for pitch in (60, 69):
+        done = run_command(*TUNESMITH, "sample", "gansynth-notes", "--pitch", str(pitch), "--num-outputs", "3",
+                           "--seed", "1", "--out", str(tmp_path / f"at-{pitch}/"))
+        assert done.returncode == 0, done.stderr
+        errors = []
+        for path in sorted((tmp_path / f"at-{pitch}").iterdir()):
+            samples, rate = soundfile.read(path)
+            f0, voiced = f0_track(samples, pitch, rate)
+            errors.append(abs(float(cents_off(np.nanmedian(f0[voiced]), pitch))) if voiced.any() else 1200.0)
+        assert rate == 8000 and np.median(errors) <= 50, (pitch, errors)
+    folk = str(runs.PRETRAINED_DIR.parent / "primers" / "folk.mid")
+    done = run_command(*TUNESMITH, "render", folk, "--instrument", "gansynth-notes",
+                       "--out", str(tmp_path / "song/"))
+    assert done.returncode == 0, done.stderr
+    song, rate = soundfile.read(tmp_path / "song" / "folk.wav")
+    assert len(song) / rate > 5 and 0.001 < np.sqrt(np.mean(song ** 2)) < 0.9
