@@ -130,6 +130,19 @@ def nsynth_run(tmp_path_factory) -> Path:
     return run
 
 
+def test_training_ends_by_saying_how_to_use_the_run(tmp_path, capsys):
+    """The line after training names the verbs of this generator, not `sample`."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    for pitch in range(60, 64):
+        for velocity in (50, 80, 110):
+            soundfile.write(notes / f"saw-{pitch:03d}-{velocity:03d}.wav", velocity / 127 * wave("saw", pitch), RATE)
+    code, out, err = run_cli(capsys, "train", "nsynth", "--data", str(notes), "--steps", "1", "--run",
+                             str(tmp_path / "run"), *TINY)
+    assert code == 0, err
+    assert "tunesmith mix" in out and "tunesmith sample" not in out
+
+
 def test_training_writes_checkpoints_and_reconstructed_previews(nsynth_run):
     assert sorted(p.name for p in (nsynth_run / "samples").glob("step-*.wav")) == ["step-00000003.wav",
                                                                                    "step-00000006.wav"]

@@ -319,10 +319,10 @@ def cmd_train(args) -> int:
             f", best validation loss {result['best_val']:.4f} nats" if metric == "loss"
             else f", best validation {metric.replace('_', ' ')} {result['best_val']:.4f}")
         print(f"{result['outcome']} at step {result['step']}{best}; run: {result['run']}")
-        if result.get("recipe") == "nsynth":
-            print(f"use it: tunesmith mix {result['run']} A.wav B.wav --out AB.wav  (or encode, synthesize)")
-        else:
-            print(f"sample it: tunesmith sample {result['run']}")
+        from tunesmith.recipes import RECIPES
+
+        hint = getattr(RECIPES[result["recipe"]].generator, "next_step", "sample it: tunesmith sample {run}")
+        print(hint.format(run=result["run"]))
     return 0
 
 
@@ -510,25 +510,10 @@ def cmd_eval(args) -> int:
 
         print("\naudio statistics, generated clips vs training audio:")
         print(format_table(result["audio"]))
-    if result.get("generated", {}).get("kind") == "reconstruction":  # an NSynth's reconstructions and mixes
-        from tunesmith.generation.autoencoder import format_assessment
+    if "generated" in result:  # what the recipe's generator measured of its own sound
+        from tunesmith.recipes import RECIPES
 
-        print("\n" + format_assessment(result["generated"]))
-    elif "generated" in result:
-        generated = result["generated"]
-        cents = generated["median_cents_off"]
-        print(f"\n{generated['notes']} generated notes across the pitch range (pyin):")
-        print(f"{'at their pitch (50 c)':<22} {generated['pitch_accuracy']:.3f}")
-        print(f"{'voiced frames':<22} {generated['voiced_frames']:.3f}")
-        print(f"{'median cents off':<22} {'-' if cents is None else f'{cents:.1f}'}")
-        if "pitch_accuracy_held_out" in generated:
-            print(f"{'held-out notes alike':<22} {generated['pitch_accuracy_held_out']:.3f} "
-                  f"(of {generated['held_out_notes']}: the measure's ceiling)")
-        if generated.get("ndb") is not None:
-            print(f"\nNDB (k = {generated['ndb_bins']}, log-mel) against training notes, of {generated['ndb_notes']} notes:")
-            print(f"{'generated':<22} {generated['ndb']}")
-            print(f"{'held-out (the floor)':<22} {generated['ndb_held_out']}")
-            print(f"generation: {generated['notes_per_second']:.0f} notes/s, {generated['times_real_time']:.0f}x real time")
+        print("\n" + RECIPES[result["recipe"]].generator.format_assessment(result["generated"]))
     if "saved" in result:
         print(f"saved {result['saved']}")
     return 0

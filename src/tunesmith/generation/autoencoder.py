@@ -367,6 +367,8 @@ class Autoencoder:
     sample = staticmethod(sample)
     preview = staticmethod(make_preview)
     assess = staticmethod(assess)
+    format_assessment = staticmethod(format_assessment)
+    next_step = "use it: tunesmith mix {run} A.wav B.wav --out AB.wav (or encode, then synthesize)"
     encode = staticmethod(encode_files)
     synthesize = staticmethod(synthesize_files)
     mix = staticmethod(mix_files)

@@ -191,12 +191,31 @@ def pitch_accuracy(waves: np.ndarray, pitches: list[int], sample_rate: int) -> d
             "median_cents_off": float(np.median(errors)) if errors else None}
 
 
+def format_assessment(generated: dict[str, Any]) -> str:
+    """`assess`'s figures as lines for `tunesmith eval`."""
+    cents = generated["median_cents_off"]
+    lines = [f"{generated['notes']} generated notes across the pitch range (pyin):",
+             f"{'at their pitch (50 c)':<22} {generated['pitch_accuracy']:.3f}",
+             f"{'voiced frames':<22} {generated['voiced_frames']:.3f}",
+             f"{'median cents off':<22} {'-' if cents is None else f'{cents:.1f}'}"]
+    if "pitch_accuracy_held_out" in generated:
+        lines.append(f"{'held-out notes alike':<22} {generated['pitch_accuracy_held_out']:.3f} "
+                     f"(of {generated['held_out_notes']}: the measure's ceiling)")
+    if generated.get("ndb") is not None:
+        lines += ["", f"NDB (k = {generated['ndb_bins']}, log-mel) against training notes, of {generated['ndb_notes']} notes:",
+                  f"{'generated':<22} {generated['ndb']}", f"{'held-out (the floor)':<22} {generated['ndb_held_out']}"]
+    if "notes_per_second" in generated:
+        lines.append(f"generation: {generated['notes_per_second']:.0f} notes/s, {generated['times_real_time']:.0f}x real time")
+    return "\n".join(lines)
+
+
 class OneShot:
     """The generator of GANSynth: `sample` (notes at a pitch), `preview` and `assess` (eval)."""
 
     sample = staticmethod(sample)
     preview = staticmethod(make_preview)
     assess = staticmethod(assess)
+    format_assessment = staticmethod(format_assessment)
     instrument = Instrument  # render --instrument RUN
 
 
