@@ -1,4 +1,4 @@
-"""The codec of GANSynth's notes (groundwork for the `gansynth` recipe): a note of a fixed length as
+"""The codec of the `gansynth` recipe's notes: a note of a fixed length as
 a [2, frames, bins] spectrogram (media.spectral: log magnitude and instantaneous frequency, on mel
 bands by default) with its pitch as a class index, and back to a waveform. The log magnitude is
 scaled into about [-1, 1] with the corpus's own centre and spread (GANSynth normalizes its inputs
