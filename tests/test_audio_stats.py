@@ -80,6 +80,36 @@ def test_spectral_centroid():
     assert clip_stats(np.zeros(SR, dtype=np.float32), SR)["spectral_centroid_hz"] == 0.0
 
 
+def test_high_frequency_share_is_the_whine_check():
+    rate = 16000
+    assert audio_stats.high_frequency_share(sine(6000.0, sample_rate=rate), rate) == pytest.approx(1.0, abs=0.01)
+    assert audio_stats.high_frequency_share(sine(1000.0, sample_rate=rate), rate) == pytest.approx(0.0, abs=0.01)
+    noise = np.random.default_rng(0).uniform(-0.5, 0.5, 2 * rate)
+    assert audio_stats.high_frequency_share(noise, rate) == pytest.approx(0.5, abs=0.03)  # flat: half the band
+    assert audio_stats.high_frequency_share(np.zeros(rate), rate) == 0.0
+    assert math.isnan(audio_stats.high_frequency_share(sine(1000.0), SR))  # 8 kHz: the band ends at 4 kHz
+
+
+def test_frechet_distance_of_log_mel_frames():
+    rate = 16000
+    tones = [sine(440.0 * 2 ** (k / 12), sample_rate=rate) for k in range(4)]
+    more_tones = [sine(440.0 * 2 ** ((k + 0.1) / 12), sample_rate=rate) for k in range(4)]
+    noise = [np.random.default_rng(k).uniform(-0.5, 0.5, 2 * rate).astype(np.float32) for k in range(4)]
+    frames = audio_stats.log_mel_frames(tones, rate)
+    assert frames.shape == (4 * (1 + (2 * rate - 1024) // 256), audio_stats.FRECHET_MELS)
+    assert audio_stats.frechet_distance(frames, frames) == pytest.approx(0.0, abs=1e-6)
+    near = audio_stats.frechet_distance(frames, audio_stats.log_mel_frames(more_tones, rate))
+    far = audio_stats.frechet_distance(frames, audio_stats.log_mel_frames(noise, rate))
+    noise_frames = audio_stats.log_mel_frames(noise, rate)
+    quieter = audio_stats.frechet_distance(noise_frames, audio_stats.log_mel_frames([n / 10 for n in noise], rate))
+    assert 0 < near < far
+    assert quieter == pytest.approx(20.0 ** 2 * audio_stats.FRECHET_MELS, rel=0.01)  # -20 dB in every band
+    assert math.isnan(audio_stats.frechet_distance(frames[:1], frames))
+    result = compare(noise, tones, rate)
+    assert result["frechet_log_mel"] == pytest.approx(far)
+    assert f"{far:.1f} dB^2" in format_table(result)
+
+
 def test_tiled_noise_burst_is_looping():
     stats = clip_stats(tiled_burst(), SR)
     assert stats["looping"] and stats["loop_score"] > 0.9
@@ -151,7 +181,9 @@ def test_compare_shapes_and_values():
     # Loop scores 1 - 1e-15 and 1 count as one value, not as a kernel too narrow to resolve.
     assert stats["loop_score"]["overlap"] == pytest.approx(0.0, abs=0.01)
     overlaps = [entry["overlap"] for entry in stats.values() if entry["overlap"] is not None]
-    assert len(overlaps) == len(STATISTICS) - 1
+    # looping has no overlap, and at 8 kHz nothing lies above the whine check's 4 kHz
+    assert stats["high_frequency_share"]["generated"]["mean"] is None
+    assert len(overlaps) == len(STATISTICS) - 2
     assert result["mean_overlap"] == pytest.approx(np.mean(overlaps))
 
 

@@ -25,6 +25,9 @@ LOOP_MIN_LAG_SHARE = 1 / 8         # ... or this share of the clip, whichever is
 LOOP_BLOCKS = 8                    # the clip's second half is judged in this many blocks ...
 LOOP_QUANTILE = 0.25               # ... of which about 3 in 4 must repeat (this quantile over blocks)
 LOOP_QUIET_RMS = 1e-4              # blocks quieter than this (-80 dBFS) count as not repeating
+WHINE_HZ = 4000.0                  # the whine check: the share of energy above this frequency
+FRECHET_MELS = 40                  # the Frechet distance's log-mel frames: this many mel bands ...
+FRECHET_FFT, FRECHET_HOP = 1024, 256  # ... of frames this long (samples), this far apart
 
 # The per-clip statistics compare() reports, in table order, with what each one measures.
 STATISTICS = {
@@ -32,12 +35,14 @@ STATISTICS = {
     "dc_offset": "DC offset",
     "silence_share": "silent 50 ms frames (share)",
     "spectral_centroid_hz": "spectral centroid (Hz)",
+    "high_frequency_share": f"energy above {WHINE_HZ / 1000:g} kHz (share)",
     "loop_score": "loop score (0-1)",
     "looping": f"looping clips (score > {LOOP_THRESHOLD:g})",
 }
 SCALAR_STATISTICS = tuple(name for name in STATISTICS if name != "looping")
 _FORMATS = {"rms_db": "{:.1f}", "dc_offset": "{:.2g}", "silence_share": "{:.3f}",
-            "spectral_centroid_hz": "{:.0f}", "loop_score": "{:.2f}"}
+            "spectral_centroid_hz": "{:.0f}", "loop_score": "{:.2f}",
+            "high_frequency_share": "{:.3f}"}
 
 
 def _mono(samples: np.ndarray) -> np.ndarray:
@@ -73,8 +78,19 @@ def silence_share(samples: np.ndarray, sample_rate: int, threshold: float = SILE
     return float(np.concatenate(lengths)[silent].sum() / len(x))
 
 
+def _spectra(x: np.ndarray, frame: int, hop: int, chunk: int = 512):
+    """Magnitude spectra [frames, frame // 2 + 1] of Hann-windowed frames of x (its end zero-padded
+    to fill the last frame), `chunk` frames at a time."""
+    frames = 1 + -(-max(len(x) - frame, 0) // hop)
+    x = np.pad(x, (0, (frames - 1) * hop + frame - len(x)))
+    window = np.hanning(frame)
+    windows = np.lib.stride_tricks.sliding_window_view(x, frame)[::hop]
+    for i in range(0, frames, chunk):
+        yield np.abs(np.fft.rfft(windows[i:i + chunk] * window, axis=1))
+
+
 def spectral_centroid(samples: np.ndarray, sample_rate: int, frame: int = CENTROID_FRAME,
-                      hop: int = CENTROID_HOP, chunk: int = 512) -> float:
+                      hop: int = CENTROID_HOP) -> float:
     """The clip's spectral centroid in Hz: per Hann-windowed frame, the magnitude-weighted mean
     frequency of its spectrum; over frames, their mean weighted by frame energy, so that quiet
     frames (and the noise floor of silences) barely count. The clip's mean is removed first (DC is
@@ -82,21 +98,31 @@ def spectral_centroid(samples: np.ndarray, sample_rate: int, frame: int = CENTRO
     x = _mono(samples)
     if not len(x):
         return math.nan
-    x = x - x.mean()
-    frames = 1 + -(-max(len(x) - frame, 0) // hop)
-    x = np.pad(x, (0, (frames - 1) * hop + frame - len(x)))
-    window = np.hanning(frame)
     freqs = np.fft.rfftfreq(frame, 1.0 / sample_rate)
     weighted = total = 0.0
-    windows = np.lib.stride_tricks.sliding_window_view(x, frame)[::hop]
-    for i in range(0, frames, chunk):
-        magnitude = np.abs(np.fft.rfft(windows[i:i + chunk] * window, axis=1))
+    for magnitude in _spectra(x - x.mean(), frame, hop):
         power = np.sum(magnitude ** 2, axis=1)
         amplitude = magnitude.sum(axis=1)
         centroids = np.divide(magnitude @ freqs, amplitude, out=np.zeros_like(amplitude), where=amplitude > 0)
         weighted += float(centroids @ power)
         total += float(power.sum())
     return weighted / total if total > 0 else 0.0
+
+
+def high_frequency_share(samples: np.ndarray, sample_rate: int, cutoff: float = WHINE_HZ) -> float:
+    """The share of the clip's energy above `cutoff` Hz (the whine check: a sample-level model gone
+    wrong, or audio decimated without a filter, puts far more energy up there than music does);
+    nan when the clip's band ends below the cutoff, 0 for a silent clip. DC removed first."""
+    x = _mono(samples)
+    if not len(x) or sample_rate / 2 <= cutoff:
+        return math.nan
+    above = np.fft.rfftfreq(CENTROID_FRAME, 1.0 / sample_rate) > cutoff
+    high = total = 0.0
+    for magnitude in _spectra(x - x.mean(), CENTROID_FRAME, CENTROID_HOP):
+        power = magnitude ** 2
+        high += float(power[:, above].sum())
+        total += float(power.sum())
+    return high / total if total > 0 else 0.0
 
 
 def loop_profile(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
@@ -172,7 +198,7 @@ def loop_score(samples: np.ndarray, sample_rate: int) -> float:
 
 def clip_stats(samples: np.ndarray, sample_rate: int) -> dict[str, float | bool]:
     """The statistics of one mono clip (float samples in [-1, 1]): rms_db, dc_offset,
-    silence_share, spectral_centroid_hz, loop_score and looping (a bool: loop_score above
+    silence_share, spectral_centroid_hz, high_frequency_share, loop_score and looping (a bool: loop_score above
     LOOP_THRESHOLD). Undefined values (an empty clip; loop_score of a clip under 1 s) are nan."""
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
@@ -183,6 +209,7 @@ def clip_stats(samples: np.ndarray, sample_rate: int) -> dict[str, float | bool]
         "dc_offset": float(x.mean()) if len(x) else math.nan,
         "silence_share": silence_share(x, sample_rate),
         "spectral_centroid_hz": spectral_centroid(x, sample_rate),
+        "high_frequency_share": high_frequency_share(x, sample_rate),
         "loop_score": score,
         "looping": bool(score > LOOP_THRESHOLD),
     }
@@ -256,7 +283,42 @@ def compare(generated: list[np.ndarray], reference: list[np.ndarray], sample_rat
     }
     overlaps = [s["overlap"] for s in result["statistics"].values() if s["overlap"] is not None]
     result["mean_overlap"] = json_float(np.mean(overlaps)) if overlaps else None
+    result["frechet_log_mel"] = json_float(frechet_distance(log_mel_frames(generated, sample_rate),
+                                                            log_mel_frames(reference, sample_rate)))
     return result
+
+
+def log_mel_frames(clips: list[np.ndarray], sample_rate: int) -> np.ndarray:
+    """[frames, FRECHET_MELS]: the log-mel frames of every clip (librosa; dB of power against full
+    scale, floored at -100 dB, so level differences count), all clips' frames pooled."""
+    import librosa
+
+    rows = [np.zeros((0, FRECHET_MELS))]
+    for clip in clips:
+        x = np.asarray(clip, dtype=np.float32).reshape(-1)
+        if len(x) >= FRECHET_FFT:
+            mel = librosa.feature.melspectrogram(y=x, sr=sample_rate, n_fft=FRECHET_FFT, hop_length=FRECHET_HOP,
+                                                 n_mels=FRECHET_MELS, center=False)
+            rows.append(librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None).clip(min=-100.0).T)
+    return np.concatenate(rows).astype(np.float64)
+
+
+def frechet_distance(first: np.ndarray, second: np.ndarray) -> float:
+    """The Frechet distance between Gaussians fitted to two sets of feature rows [n, d] (as FID and
+    FAD compute it, here on log-mel frames, so no downloaded model is needed): |mu1 - mu2|^2 +
+    Tr(S1 + S2 - 2 (S1 S2)^1/2). 0 for identical statistics; in dB^2 for log-mel frames. nan when
+    either set has fewer than two rows."""
+    if len(first) < 2 or len(second) < 2:
+        return math.nan
+    mu1, mu2 = first.mean(0), second.mean(0)
+    s1, s2 = np.atleast_2d(np.cov(first, rowvar=False)), np.atleast_2d(np.cov(second, rowvar=False))
+    # Tr (S1 S2)^1/2 = the sum of the square roots of the eigenvalues of S1^1/2 S2 S1^1/2, which is
+    # symmetric: eigh is stable where a general matrix square root of S1 S2 is not
+    values, vectors = np.linalg.eigh(s1)
+    root1 = (vectors * np.sqrt(values.clip(min=0.0))) @ vectors.T
+    trace_root = float(np.sqrt(np.linalg.eigvalsh(root1 @ s2 @ root1).clip(min=0.0)).sum())
+    distance = float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * trace_root)
+    return max(distance, 0.0)
 
 
 def _cell(name: str, summary: dict[str, Any]) -> str:
@@ -272,6 +334,9 @@ def format_table(result: dict[str, Any]) -> str:
     """compare()'s result as a plain-text table: statistic, generated, training audio, overlap."""
     lines = overlap_table(result, STATISTICS, _cell, f"generated ({result['clips']['generated']})",
                           f"training audio ({result['clips']['reference']})")
+    frechet = result.get("frechet_log_mel")
+    if frechet is not None:
+        lines.append(f"Frechet distance of log-mel frames, generated to training audio: {frechet:.1f} dB^2 (0: alike)")
     return "\n".join(lines)
 
 

@@ -90,7 +90,7 @@ def synthesize(codec: Any, model: torch.nn.Module, codes: list[np.ndarray], seed
         for frame in range(frames):
             condition = local[:, :, frame:frame + 1]
             for t in range(frame * hop, (frame + 1) * hop):
-                logits = stepper.feed(token, condition)
+                logits = model.level_logits(stepper.feed(token, condition))
                 if on_numpy:
                     drawn = draw_numpy(logits.numpy(), temperature, generator)
                     levels[:, t] = drawn

@@ -74,13 +74,16 @@ class NSynth(nn.Module):
     def __init__(self, q_levels: int, hop: int, code_size: int = 16, encoder_channels: int = 32,
                  encoder_layers: int = 10, encoder_filter_width: int = 3, residual_channels: int = 32,
                  dilation_channels: int = 32, skip_channels: int = 64, filter_width: int = 2,
-                 layers_per_block: int = 10, blocks: int = 2):
+                 layers_per_block: int = 10, blocks: int = 2, mixtures: int = 0,
+                 input_noise: float = 0.0):
         super().__init__()
-        self.q_levels, self.hop, self.code_size = q_levels, hop, code_size
+        self.q_levels, self.hop, self.code_size, self.mixtures = q_levels, hop, code_size, mixtures
         self.silence = q_levels // 2  # the quantizer's level of 0.0 (codecs/quantize.py)
         self.encoder = Encoder(encoder_channels, encoder_layers, encoder_filter_width, code_size, hop)
         self.decoder = WaveNet(q_levels, residual_channels, dilation_channels, skip_channels, filter_width,
-                               layers_per_block, blocks, local_channels=code_size)
+                               layers_per_block, blocks, local_channels=code_size,
+                               out_channels=3 * mixtures if mixtures else None, scalar_input=bool(mixtures),
+                               input_noise=input_noise)
 
     def frames(self, samples: int) -> int:
         """Code frames of a sound of this many samples (the last frame padded with silence)."""
@@ -113,9 +116,49 @@ class NSynth(nn.Module):
         window], notes [batch, time], offsets [batch]) (training.data.NSynthWindows): each target
         predicted from the samples before it and the code of its whole note."""
         inputs, targets, notes, offsets = batch
-        return F.cross_entropy(self(inputs, notes, offsets).transpose(1, 2), targets)
+        out = self(inputs, notes, offsets)
+        if self.mixtures:
+            return -mixture_log_prob(out, targets, self.q_levels).mean()
+        return F.cross_entropy(out.transpose(1, 2), targets)
+
+    def level_logits(self, out: torch.Tensor) -> torch.Tensor:
+        """The decoder's output [..., channels] as logits over the levels [..., q_levels]."""
+        return mixture_level_logits(out, self.q_levels) if self.mixtures else out
 
     def stepper(self, batch_size: int, backend: str | None = None):
         """The decoder's fast stepper (models/wavenet.py): feed(levels [batch, 1], local [batch,
         code_size, 1]) -> logits [batch, levels] of the next sample."""
         return WaveNetStepper(self.decoder, batch_size, backend=backend)
+
+
+def mixture_terms(out: torch.Tensor, values: torch.Tensor, q_levels: int) -> torch.Tensor:
+    """log(weight_k) + log P_k(bin of each value) [..., k] of a discretized mixture of logistics
+    (PixelCNN++, Salimans et al. 2017) over q_levels bins of width 2 / (q_levels - 1) covering
+    [-1, 1]: out [..., 3k] (weight logits, means, log scales), values [...] or [..., n] broadcast
+    against it. The end bins take the tails."""
+    logits, means, log_scales = out.chunk(3, dim=-1)
+    log_scales = log_scales.clamp(min=-7.0)
+    centered, inverse = values[..., None] - means, torch.exp(-log_scales)
+    half = 1.0 / (q_levels - 1)
+    upper, lower = inverse * (centered + half), inverse * (centered - half)
+    log_cdf_upper = upper - F.softplus(upper)  # log sigmoid(upper): the first bin's mass
+    log_survival_lower = -F.softplus(lower)  # log (1 - sigmoid(lower)): the last bin's mass
+    delta = torch.sigmoid(upper) - torch.sigmoid(lower)
+    middle = inverse * centered  # where delta underflows: the density at the bin's centre times its width
+    log_density = middle - log_scales - 2.0 * F.softplus(middle) + math.log(2.0 * half)
+    log_bin = torch.where(delta > 1e-5, torch.log(delta.clamp(min=1e-12)), log_density)
+    log_bin = torch.where(values[..., None] < -1.0 + half, log_cdf_upper,
+                          torch.where(values[..., None] > 1.0 - half, log_survival_lower, log_bin))
+    return log_bin + F.log_softmax(logits, dim=-1)
+
+
+def mixture_log_prob(out: torch.Tensor, levels: torch.Tensor, q_levels: int) -> torch.Tensor:
+    """log P(level) [...] of levels [...] under the mixtures out [..., 3k]."""
+    values = levels.to(out.dtype) * (2.0 / (q_levels - 1)) - 1.0
+    return torch.logsumexp(mixture_terms(out, values, q_levels), dim=-1)
+
+
+def mixture_level_logits(out: torch.Tensor, q_levels: int) -> torch.Tensor:
+    """Log probabilities of every level [..., q_levels] under the mixtures out [..., 3k]."""
+    values = torch.linspace(-1.0, 1.0, q_levels, device=out.device, dtype=out.dtype)
+    return torch.logsumexp(mixture_terms(out[..., None, :], values, q_levels), dim=-1)

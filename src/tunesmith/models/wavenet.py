@@ -63,6 +63,32 @@ class CausalConv1d(nn.Conv1d):
         return self.weight.permute(0, 2, 1).reshape(self.out_channels, -1)
 
 
+class ScalarEmbedding(nn.Module):
+    """The input of a WaveNet that reads each level as a number: level i of `vocab_size` is the value
+    v = 2i / (vocab_size - 1) - 1 in [-1, 1], embedded as v * scale + bias (a line through the
+    residual channels), so neighbouring levels start out near each other; `weight` is that table, as
+    an nn.Embedding's (the stepper reads it). In training, Gaussian noise of std `noise` is added to
+    the values: a decoder that generates from its own slightly wrong samples learns from slightly
+    wrong inputs (and leans on its conditioning more than on its past)."""
+
+    def __init__(self, vocab_size: int, embedding_dim: int, noise: float = 0.0):
+        super().__init__()
+        self.embedding_dim, self.noise = embedding_dim, noise
+        self.register_buffer("values", torch.linspace(-1.0, 1.0, vocab_size)[:, None], persistent=False)
+        self.scale = nn.Parameter(torch.randn(embedding_dim))
+        self.bias = nn.Parameter(torch.zeros(embedding_dim))
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.values * self.scale + self.bias
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        if not (self.training and self.noise):
+            return F.embedding(tokens, self.weight)
+        values = self.values[tokens] + self.noise * torch.randn(tokens.shape, device=tokens.device)[..., None]
+        return values * self.scale + self.bias
+
+
 class ResidualLayer(nn.Module):
     """Dilated causal conv -> gated activation (+ condition) -> 1x1 residual and 1x1 skip."""
 
@@ -97,7 +123,8 @@ class ResidualLayer(nn.Module):
 class WaveNet(nn.Module):
     def __init__(self, vocab_size: int, residual_channels: int = 32, dilation_channels: int = 32,
                  skip_channels: int = 128, filter_width: int = 2, layers_per_block: int = 10,
-                 blocks: int = 2, global_conditions: int = 0, dropout: float = 0.0, local_channels: int = 0):
+                 blocks: int = 2, global_conditions: int = 0, dropout: float = 0.0, local_channels: int = 0,
+                 out_channels: int | None = None, scalar_input: bool = False, input_noise: float = 0.0):
         super().__init__()
         if filter_width < 2:
             raise ValueError("filter_width must be at least 2")
@@ -106,7 +133,8 @@ class WaveNet(nn.Module):
         self.global_conditions = global_conditions
         self.local_channels = local_channels
         self.dilations = [2 ** i for _ in range(blocks) for i in range(layers_per_block)]
-        self.embedding = nn.Embedding(vocab_size, residual_channels)
+        self.embedding = ScalarEmbedding(vocab_size, residual_channels, input_noise) if scalar_input \
+            else nn.Embedding(vocab_size, residual_channels)
         self.initial = CausalConv1d(residual_channels, residual_channels, filter_width)
         self.layers = nn.ModuleList(
             ResidualLayer(residual_channels, dilation_channels, skip_channels, filter_width, dilation,
@@ -114,7 +142,7 @@ class WaveNet(nn.Module):
                           local_channels=local_channels)
             for index, dilation in enumerate(self.dilations))
         self.head = nn.Sequential(nn.ReLU(), nn.Conv1d(skip_channels, skip_channels, 1),
-                                  nn.ReLU(), nn.Conv1d(skip_channels, vocab_size, 1))
+                                  nn.ReLU(), nn.Conv1d(skip_channels, out_channels or vocab_size, 1))
 
     @property
     def receptive_field(self) -> int:
