@@ -316,7 +316,7 @@ def cmd_train(args) -> int:
     if int(os.environ.get("RANK", "0")) == 0:
         metric = result.get("best_metric", "loss")
         best = "" if result["best_val"] is None else (
-            f", best validation loss {result['best_val']:.4f} nats" if metric == "loss"
+            f", best validation loss {result['best_val']:.4f} {result.get('loss_unit', 'nats')}".rstrip() if metric == "loss"
             else f", best validation {metric.replace('_', ' ')} {result['best_val']:.4f}")
         print(f"{result['outcome']} at step {result['step']}{best}; run: {result['run']}")
         from tunesmith.recipes import RECIPES
@@ -497,7 +497,9 @@ def cmd_eval(args) -> int:
         rows.append(("nats/second", f"{result['nats_per_second']:.2f}"))
     if "test" in result:
         test = result["test"]
-        rows += [(f"test {unit}s", f"{test['tokens']:,}"), (f"test bits/{unit}", f"{test['bits_per_unit']:.4f}")]
+        rows += [(f"test {unit}s", f"{test['tokens']:,}"),
+                 (f"test bits/{unit}", f"{test['bits_per_unit']:.4f}") if test["bits_per_unit"] is not None
+                 else ("test loss", f"{test['loss_nats']:.4f}")]
     for key, value in rows:
         print(f"{key:<22} {value}")
     if "music" in result:

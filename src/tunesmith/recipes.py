@@ -21,6 +21,7 @@ from tunesmith.generation.autoregressive import AUTOREGRESSIVE
 from tunesmith.generation.latent import LATENT
 from tunesmith.generation.oneshot import ONE_SHOT
 from tunesmith.generation.autoencoder import AUTOENCODER
+from tunesmith.generation.waveform import WAVEFORM
 from tunesmith.models.music_vae import DEFAULTS as MVAE
 from tunesmith.training.data import chunk_windows, note_windows, phrase_windows, token_windows
 from tunesmith.training.data import frame_hop, nsynth_windows
@@ -332,6 +333,97 @@ def build_wavenet(hp: dict[str, Any], codec: Codec) -> nn.Module:
                    global_conditions=len(getattr(codec, "styles", [])), dropout=hp["dropout"])
 
 
+def build_rgan(hp: dict[str, Any], codec: Codec) -> nn.Module:
+    """The recurrent GAN, with the codec's level-to-sample table to decode training windows; the
+    clips must hold whole frames, and at least one frame of validation's Frechet distance."""
+    import torch
+
+    from tunesmith.audio_stats import FRECHET_FFT
+    from tunesmith.models.rgan import RecurrentGAN
+
+    frame, seq_len = hp["frame_size"], hp["seq_len"]
+    if frame < 2 or frame % 2:
+        raise UserError(f"setting frame_size={frame}: give an even number of samples, e.g. 64")
+    if seq_len % frame or seq_len < FRECHET_FFT:
+        raise UserError(f"setting seq_len={seq_len}: the training clips must be whole frames of frame_size={frame} "
+                        f"and at least {FRECHET_FFT} samples, e.g. seq_len={frame * max(1, -(-4096 // frame))}")
+    levels = torch.from_numpy(codec.decode(list(range(codec.vocab_size))))
+    return RecurrentGAN(levels, frame_size=frame, noise_size=hp["noise_size"], z_size=hp["z_size"],
+                        hidden=hp["hidden_size"], layers=hp["layers"], critic_hidden=hp["critic_hidden"],
+                        critic_layers=hp["critic_layers"], bidirectional=hp["bidirectional"],
+                        critic_spectrum=hp["critic_spectrum"], overlap=hp["overlap"])
+
+
+def build_sample_lstm(hp: dict[str, Any], codec: Codec) -> nn.Module:
+    from tunesmith.models.sample_lstm import SampleLSTM
+
+    return SampleLSTM(codec.vocab_size, window=hp["window"], conv_channels=hp["conv_channels"],
+                      hidden_size=hp["hidden_size"], layers=hp["layers"], head=hp["head"], head_size=hp["head_size"],
+                      mse_std=hp["mse_std"], dropout=hp["dropout"])
+
+
+def sample_lstm_lookback(hp: dict[str, Any]) -> int | None:
+    """The window when state is carried across windows (each repeats the last `window` samples of
+    the one before as its history), None for random windows; either way a window of seq_len + 1
+    samples must hold the history and at least one sample to predict."""
+    if hp["seq_len"] < hp["window"]:
+        raise UserError(f"setting seq_len={hp['seq_len']}: a window must hold window={hp['window']} samples of "
+                        f"history and one to predict; give seq_len at least {hp['window']}, e.g. "
+                        f"{hp['window'] + 1023}")
+    return hp["window"] if hp["carry_state"] else None
+
+
+def positive_setting(key: str, value: Any) -> None:
+    """A Param check: the value must be above 0."""
+    if not value > 0:
+        raise UserError(f"setting {key}={value}: {key} must be above 0")
+
+
+def not_negative_setting(key: str, value: Any) -> None:
+    """A Param check: the value must be 0 or more."""
+    if value < 0:
+        raise UserError(f"setting {key}={value}: {key} must be 0 or more")
+
+
+def build_fft_lstm(hp: dict[str, Any], codec: Codec) -> nn.Module:
+    """The frame LSTM, with the codec's level-to-sample table to turn training windows into frames."""
+    import numpy as np
+
+    from tunesmith.models.fft_lstm import FFTLSTM, frame_settings
+
+    fft_size, hop = frame_settings(hp)
+    return FFTLSTM(codec.decode_array(np.arange(codec.vocab_size)), fft_size, hop, hidden_size=hp["hidden_size"],
+                   layers=hp["layers"], dropout=hp["dropout"], phase_weight=hp["phase_weight"],
+                   input_noise=hp["input_noise"], rollout=hp["rollout"])
+
+
+def fft_lstm_windows(codec: Codec, items: list[Any], hp: dict[str, Any], training: bool):
+    """make_windows of fft-lstm: the shared audio chunk windows, each context + 2 frames long
+    (models.fft_lstm.window_samples, in place of seq_len), read consecutively with carry_state."""
+    from tunesmith.models.fft_lstm import frame_lookback, window_samples
+
+    return chunk_windows(frame_lookback)(codec, items, {**hp, "seq_len": window_samples(hp) - 1}, training)
+
+
+def fft_lstm_recipe(**fields: Any) -> Recipe:
+    """An audio_recipe (recordings, the quantizer, chunk windows, audio clips) whose windows are
+    sized in frames (fft_lstm_windows), with the frame objective and generator."""
+    from dataclasses import replace
+
+    from tunesmith.generation.frames import FRAMES
+    from tunesmith.models.fft_lstm import frame_lookback, spectral_loss
+
+    made = audio_recipe(lookback=frame_lookback, objective=spectral_loss, generator=FRAMES, **fields)
+    return replace(made, make_windows=fft_lstm_windows)
+
+
+def frames_set_seq_len(key: str, value: Any) -> None:
+    """A Param check: fft-lstm's window is set in frames (context), not by seq_len."""
+    if value:
+        raise UserError(f"setting {key}={value}: an fft-lstm window holds context + 2 frames; set context "
+                        "(frames), fft_size and hop instead, and leave seq_len at 0")
+
+
 # -- neural instruments ----------------------------------------------------------------------------
 
 def read_notes_corpus(source: str, hp: dict[str, Any]) -> list[Document]:
@@ -359,7 +451,8 @@ def build_nsynth(hp: dict[str, Any], codec: Codec) -> nn.Module:
                   encoder_channels=hp["encoder_channels"], encoder_layers=hp["encoder_layers"],
                   encoder_filter_width=hp["encoder_filter_width"], residual_channels=hp["residual_channels"],
                   dilation_channels=hp["dilation_channels"], skip_channels=hp["skip_channels"],
-                  filter_width=hp["filter_width"], layers_per_block=hp["layers_per_block"], blocks=hp["blocks"])
+                  filter_width=hp["filter_width"], layers_per_block=hp["layers_per_block"], blocks=hp["blocks"],
+                  mixtures=hp["mixtures"], input_noise=hp["input_noise"])
 
 
 def midi_recipe(name: str, summary: str, example: str, default_data: str | None, codec: str,
@@ -510,6 +603,126 @@ RECIPES: dict[str, Recipe] = {
             # the first look-back of each window's targets is history the loss does not score
             objective=lambda model, hp, windows: CarriedState(model, hp, windows, unscored=model.lookback - 1),
         ),
+        audio_recipe(
+            name="sample-lstm",
+            summary="a sample-level LSTM on raw audio: a window of past samples -> conv -> LSTM -> the next sample "
+                    "(musicrgan's regressor, done honestly)",
+            example="tunesmith train sample-lstm --data album/ --minutes 20 --set head=mse",
+            build_model=build_sample_lstm,
+            params={
+                    "window": Param(64, "past samples each step reads (a causal conv of this width)",
+                                    check=positive_setting),
+                    "conv_channels": Param(64, "features the conv takes of each window", check=positive_setting),
+                    "hidden_size": Param(128, "units per LSTM layer (one step per sample)", check=positive_setting),
+                    "layers": Param(1, "stacked LSTM layers", check=positive_setting),
+                    "head": Param("mu-law", "mu-law: a softmax over the q_levels levels (cross-entropy); mse: one "
+                                            "value regressed by mean squared error (musicrgan's), read as a Gaussian "
+                                            "of std mse_std over the levels for its NLL and for sampling",
+                                  ("mu-law", "mse")),
+                    "head_size": Param(256, "units of the head's hidden layer (0: a linear head)",
+                                       check=not_negative_setting),
+                    "mse_std": Param(0.1, "head=mse: the Gaussian's fixed std in companded units ([-1, 1]), about "
+                                          "the RMS error of a trained model (0.13-0.15 after 3 minutes on "
+                                          "chorales-audio); sampling at temperature 1 adds noise of this std",
+                                     check=positive_setting),
+                    "dropout": Param(0.0, "dropout between LSTM layers and before the head"),
+                    "seq_len": Param(1087, "samples per window: window of history + 1024 - 1 predicted"),
+                    "batch_size": Param(8, "sequences per step (per process under torchrun)"),
+                    "carry_state": Param(True, "read each chunk in consecutive windows, carrying the LSTM state "
+                                               "(truncated BPTT); false: random windows from a zero state"),
+                    "lr": Param(2e-3, "peak learning rate of AdamW")},
+            lookback=sample_lstm_lookback,
+            # the first window - 1 targets of each window are history the loss does not score
+            objective=lambda model, hp, windows: CarriedState(model, hp, windows, unscored=model.lookback - 1),
+        ),
+        fft_lstm_recipe(
+            name="fft-lstm",
+            summary="an LSTM predicting the next STFT frame (log magnitude, instantaneous frequency) from the "
+                    "frames before, resynthesised by overlap-add",
+            example="tunesmith train fft-lstm --minutes 30  # then: tunesmith sample RUN --primer take.wav --seconds 10",
+            build_model=build_fft_lstm,
+            params={
+                    "q_type": Param("linear", "quantization of the stored samples (the model reads them as waveforms)",
+                                    ("linear", "mu-law", "a-law")),
+                    "q_levels": Param(32768, "quantization levels of the stored samples: 32768 linear levels are "
+                                             "15-bit audio, stored as int16 like mu-law's 256, and lie under the "
+                                             "spectra's -100 dB floor"),
+                    "fft_size": Param(0, "samples per Hann-windowed FFT frame; 0: 32 ms as a power of 2 (512 at "
+                                         "16 kHz)"),
+                    "hop": Param(0, "samples from one frame to the next: it must divide fft_size and be at most "
+                                    "half of it; 0: a quarter of fft_size (128 at 16 kHz)"),
+                    "context": Param(10, "frames the LSTM reads per training window, predicting the frame after "
+                                         "each (backpropagation through this many; the original read 10 to "
+                                         "predict the 11th)"),
+                    "carry_state": Param(True, "read each chunk from start to end, carrying the LSTM state from "
+                                               "window to window as generation carries it over a clip; false: each "
+                                               "window from a zero state, as the original"),
+                    "hidden_size": Param(512, "units per LSTM layer"),
+                    "layers": Param(2, "LSTM layers"),
+                    "dropout": Param(0.0, "dropout between the LSTM layers and before the head"),
+                    "phase_weight": Param(1.0, "weight of the instantaneous-frequency term of the loss (0: "
+                                               "magnitudes only)"),
+                    "input_noise": Param(0.0, "training: std of noise added to the frames the LSTM reads "
+                                              "(normalized units), to steady it on its own predictions"),
+                    "rollout": Param(9, "training: the last N predictions of each window are made from the "
+                                        "model's own predictions before them, as generation makes them, so that "
+                                        "it learns to keep its own output steady (0: each from the true frame "
+                                        "before, teacher forcing only)"),
+                    "seq_len": Param(0, "set by the frames: a window holds context + 2 frames, fft_size + "
+                                        "(context + 1) x hop samples; leave at 0", check=frames_set_seq_len),
+                    "batch_size": Param(32, "windows per step (per process under torchrun)"),
+                    "lr": Param(1e-3, "peak learning rate of AdamW"),
+                    "eval_tokens": Param(512000, "at most this many validation samples per evaluation (4 chunks "
+                                                 "of 8 s at 16 kHz)"),
+                    "sample_length": Param(32000, "samples of each test clip written at each checkpoint")},
+        ),
+        audio_recipe(
+            name="rgan",
+            summary="a recurrent GAN on raw audio: an LSTM makes frames of samples from noise, an LSTM critic "
+                    "judges clips (WGAN-GP)",
+            example="tunesmith train rgan --data album/ --minutes 30  # then: tunesmith sample RUN --seconds 10 "
+                    "--num-outputs 4",
+            build_model=build_rgan,
+            params={
+                "q_type": Param("linear", "quantization of the stored samples (the GAN reads them as floats: "
+                                          "linear 65536 levels is 16-bit audio, not degraded)",
+                                ("linear", "mu-law", "a-law")),
+                "q_levels": Param(65536, "quantization levels of the stored samples"),
+                "frame_size": Param(64, "samples the generator writes per LSTM step (and the critic reads)"),
+                "overlap": Param(False, "each step writes two frames through a Hann window, overlapped and "
+                                        "added: frames cross-fade instead of meeting at an edge"),
+                "seq_len": Param(4096, "samples per training clip: whole frames, at least 1024"),
+                "batch_size": Param(16, "clips per step (per process under torchrun)"),
+                "noise_size": Param(32, "noise numbers per frame, fresh at every generator step"),
+                "z_size": Param(32, "latent numbers per clip, the same at every step"),
+                "hidden_size": Param(256, "units per generator LSTM layer"),
+                "layers": Param(2, "generator LSTM layers"),
+                "critic_hidden": Param(128, "units per critic LSTM layer (each way)"),
+                "critic_layers": Param(1, "critic LSTM layers"),
+                "bidirectional": Param(True, "the critic reads each clip both ways"),
+                "critic_spectrum": Param(True, "the critic also reads each frame's log magnitude spectrum"),
+                "lr": Param(1e-3, "peak learning rate of both Adams (1e-3 learned fastest of 1e-4, 3e-4, 1e-3 in "
+                                  "3 minutes)"),
+                "beta1": Param(0.0, "Adam's beta1 for both networks (WGAN-GP: 0)"),
+                "beta2": Param(0.9, "Adam's beta2 for both networks (WGAN-GP: 0.9)"),
+                "gradient_penalty": Param(10.0, "weight of WGAN-GP's gradient penalty"),
+                "drift": Param(1e-3, "weight of the drift term D(real)^2 that keeps the critic's scores near 0"),
+                "stft_weight": Param(1.0, "weight of the generator's multi-resolution STFT loss: the log of its "
+                                          "batch-average spectrum against the real clips' (0: off; in 3 minutes "
+                                          "it brought the Frechet distance from 4,000 to 3,400)"),
+                "warmup_steps": Param(0, "steps of linear learning-rate warm-up"),
+                "min_lr_ratio": Param(0.1, "final learning rate as a fraction of lr, after cosine decay"),
+                "grad_clip": Param(0.0, "clip the gradient norm to this (0: off; the penalty keeps the critic's "
+                                        "in hand)"),
+                "eval_every": Param(100, "steps between validation + checkpoint (test clips in samples/)"),
+                "eval_tokens": Param(131072, "at most this many validation samples per evaluation (as many are "
+                                             "generated)"),
+                "sample_length": Param(32000, "samples of each test clip written at each checkpoint"),
+            },
+            lookback=lambda hp: None,
+            objective=adversarial,
+            generator=WAVEFORM,
+        ),
         Recipe(
             name="gansynth",
             summary="notes from a latent timbre and a pitch in one pass, over mel IF spectrograms (GANSynth)",
@@ -570,6 +783,10 @@ RECIPES: dict[str, Recipe] = {
                 "filter_width": Param(2, "width of the decoder's dilated convolutions"),
                 "layers_per_block": Param(10, "decoder layers per block, dilations 1, 2, 4, ... 2^(n-1)"),
                 "blocks": Param(2, "blocks of decoder layers"),
+                "mixtures": Param(0, "0: the decoder's distribution of each sample is a softmax over the levels; "
+                                     "N: a mixture of N logistics over them (PixelCNN++), reading its input as a number"),
+                "input_noise": Param(0.0, "training, with mixtures > 0: the std of noise added to the decoder's "
+                                          "input samples (in [-1, 1])"),
                 "seq_len": Param(2048, "samples of each note the decoder predicts per step (the encoder reads "
                                        "the whole note)"),
                 "batch_size": Param(8, "notes per step (per process under torchrun)"),

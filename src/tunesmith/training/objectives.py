@@ -29,9 +29,11 @@ def adamw(model: nn.Module, hp: dict[str, Any]) -> torch.optim.AdamW:
 
 class Objective:
     """The base: one AdamW over the model. `best_metric` is the validation metric (lower is
-    better) that picks the best checkpoint and drives early stopping and annealing."""
+    better) that picks the best checkpoint and drives early stopping and annealing; `loss_unit`
+    says what its "loss" is counted in (nats per unit for a likelihood, else empty)."""
 
     best_metric = "loss"
+    loss_unit = "nats"
 
     def __init__(self, model: nn.Module, hp: dict[str, Any]):
         self.model, self.hp = model, hp
@@ -244,7 +246,7 @@ def elbo(model: nn.Module, hp: dict[str, Any], windows: Any) -> Objective:
     return ELBO(model, hp)
 
 
-# -- an adversarial game (GANSynth) ----------------------------------------------------------------
+# -- an adversarial game (GANSynth, the recurrent GAN) ---------------------------------------------
 
 # The loss is WGAN-GP (Gulrajani et al. 2017), GANSynth's choice: the critic estimates the Wasserstein
 # distance between real and generated notes, a penalty keeps its gradient norm near 1 on points
@@ -253,8 +255,11 @@ def elbo(model: nn.Module, hp: dict[str, Any], windows: Any) -> Objective:
 # quality instead of swinging like the original GAN's. As GANSynth: penalty weight 10, a drift term
 # 1e-3 * D(real)^2 that keeps the scores near 0, and an auxiliary pitch classifier (AC-GAN) whose
 # cross-entropy, weight 10, the discriminator learns on real and generated notes and the generator
-# on its own notes (so that it makes the pitch asked for).
-GAN_SETTINGS = {"lr": 4e-4, "gradient_penalty": 10.0, "drift": 1e-3, "pitch_weight": 10.0}
+# on its own notes (so that it makes the pitch asked for). An unconditioned model (the recurrent
+# GAN) has no classifier; its generator may add `stft_weight` times `spectrum_distance`.
+GAN_SETTINGS = {"lr": 4e-4, "gradient_penalty": 10.0, "drift": 1e-3, "pitch_weight": 10.0, "stft_weight": 0.0}
+STFT_SIZES = (2048, 1024, 512, 256, 128)  # FFT sizes of spectrum_distance (those longer than a clip are left out)
+SPECTRUM_EPS = 1e-6  # added to mean powers before the log
 
 
 def gradient_penalty(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -277,30 +282,78 @@ def penalty_at(score: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     return (grad.flatten(1).norm(dim=1) - 1.0).square().mean()
 
 
+def mean_power_spectrum(audio: torch.Tensor, n_fft: int) -> torch.Tensor:
+    """The power spectrum [n_fft // 2 + 1] of clips [batch, samples], averaged over the batch and
+    over Hann-windowed frames (hop n_fft / 4)."""
+    window = torch.hann_window(n_fft, device=audio.device, dtype=audio.dtype)
+    spectrum = torch.stft(audio, n_fft, n_fft // 4, window=window, center=False, return_complex=True)
+    return (spectrum.real.square() + spectrum.imag.square()).mean((0, 2))
+
+
+def spectrum_distance(fake: torch.Tensor, real: torch.Tensor, sizes: tuple[int, ...] = STFT_SIZES) -> torch.Tensor:
+    """A multi-resolution STFT loss for an unconditioned generator: over the FFT sizes that fit the
+    clips, the mean absolute difference of the log of the batch-average power spectra of generated
+    and real clips [batch, samples]. An unconditioned GAN has no paired target (a generated clip is
+    not a version of any real one), so the clips are not compared one to one, as in a vocoder's
+    STFT loss, but as two collections: it pulls the generator's average spectrum (its level, its
+    brightness, its balance of tone and noise bands) towards the corpus's, and says nothing of the
+    order of events, which the critic judges. Differentiable in `fake`; `real` is a constant."""
+    sizes = [n for n in sizes if n <= fake.shape[1]] or [fake.shape[1]]
+    terms = [(torch.log(mean_power_spectrum(fake, n) + SPECTRUM_EPS)
+              - torch.log(mean_power_spectrum(real.detach(), n) + SPECTRUM_EPS)).abs().mean() for n in sizes]
+    return torch.stack(terms).mean()
+
+
 class Adversarial(Objective):
-    """WGAN-GP with an auxiliary pitch classifier (above) for a model with a `generator(z, pitch)` and
-    a `discriminator(specgrams) -> (score, pitch logits)` (models/gansynth.py). Each trainer step is
-    one discriminator step then one generator step, each with its own Adam (betas 0.0, 0.99 as
-    GANSynth; the trainer's learning rate schedule sets both, from `lr`). A batch is (specgrams
-    [batch, 2, frames, bins], pitch indices [batch]); z is drawn from torch's global generator, whose
-    state the trainer saves, so a resumed run draws the same. Training's "loss" is the
-    discriminator's (minus the Wasserstein estimate, plus the penalty, the drift and the pitch
-    term). Validation's "loss" is the critic's Wasserstein estimate, mean D(real) - mean D(generated
-    at the same pitches from a fixed seed) over held-out notes: lower is better (the critic of that
-    checkpoint tells them apart less), with the classifier's accuracy on generated notes
-    (`pitch_accuracy_fake`: does the generator play the pitch asked for) and on real ones. The
-    best checkpoint is the one with the fewest generated notes the classifier hears off their pitch
-    (`pitch_error_fake`): the Wasserstein estimate of one checkpoint's critic says little of another
-    checkpoint's notes (it rose from 1.7 to 12.6 between steps 200 and 400 of a run while the notes
-    heard at their pitch went from 8% to 59%)."""
+    """WGAN-GP (above) for a model with a `generator` and a `discriminator` (the critic), one
+    training step being one critic step then one generator step, each with its own Adam (betas
+    `beta1`, `beta2`, default 0.0, 0.99 as GANSynth; the trainer's learning rate schedule sets
+    both, from `lr`). Noise is drawn from torch's global generator, whose state the trainer saves,
+    so a resumed run draws the same. Training's "loss" is the critic's (minus the Wasserstein
+    estimate plus the penalty). Why WGAN-GP: it trains stably without a balance of the two networks
+    to tune by hand, and its critic's estimate of the distance between real and generated material
+    is a number to watch that falls as the material improves, where the original GAN's losses say
+    nothing of how close the two are (a recurrent GAN trained that way, musicrgan, made noise and
+    gave no sign of how training went). Two kinds of model:
+
+    * Conditioned on a pitch (GANSynth, models/gansynth.py): `generator(z, pitch)`,
+      `discriminator(specgrams) -> (score, pitch logits)`, `sample_z(n, generator)`. A batch is
+      (specgrams [batch, 2, frames, bins], pitch indices [batch]); the critic's loss adds the drift
+      and the auxiliary classifier's cross-entropy, the generator's the classifier's on its own
+      notes. Validation's "loss" is the critic's Wasserstein estimate, mean D(real) - mean
+      D(generated at the same pitches from a fixed seed) over held-out notes: lower is better (the
+      critic of that checkpoint tells them apart less), with the classifier's accuracy on
+      generated notes (`pitch_accuracy_fake`: does the generator play the pitch asked for) and on
+      real ones. The best checkpoint is the one with the fewest generated notes the classifier
+      hears off their pitch (`pitch_error_fake`): the Wasserstein estimate of one checkpoint's
+      critic says little of another checkpoint's notes (it rose from 1.7 to 12.6 between steps 200
+      and 400 of a run while the notes heard at their pitch went from 8% to 59%).
+    * Unconditioned (a model whose `conditioned` is False: the recurrent GAN, models/rgan.py):
+      `real(batch)` the batch's real clips (decoded from quantized windows), `sample_z(n,
+      generator, length)`, `generator(z) -> clips`, `discriminator(clips) -> score`, and
+      `penalty_options`, keywords of the critic's call for the penalty. No classifier; the critic's
+      loss has the drift; with `stft_weight` above 0 the generator's adds that times
+      `spectrum_distance` to the batch's real clips. Validation generates as many clips as it
+      reads held-out ones, from noise of a generator seeded 0 (the same at every checkpoint), and
+      reports the critic's Wasserstein estimate ("loss"), the RMS level and spectral centroid of
+      generated and held-out clips (`rms_db_fake`, `rms_db_real`, `centroid_hz_fake`,
+      `centroid_hz_real`: loud, silent, dull or hissing at a glance) and the Frechet distance of
+      their log-mel frames (`frechet_log_mel`, audio_stats.frechet_distance, in dB^2; the hparam
+      `sample_rate` gives the rate), which picks the best checkpoint: it judges the generated
+      audio by statistics no critic learned, so checkpoints compare fairly (as for GANSynth, one
+      checkpoint's critic says little of another's clips)."""
 
     best_metric = "pitch_error_fake"
 
     def __init__(self, model: nn.Module, hp: dict[str, Any]):
         self.model, self.hp = model, hp
+        self.conditioned = getattr(model, "conditioned", True)
+        if not self.conditioned:
+            self.best_metric = "frechet_log_mel"
+        self.penalty_options = getattr(model, "penalty_options", {})
         setting = {name: hp.get(name, default) for name, default in GAN_SETTINGS.items()}
-        self.penalty_weight, self.drift, self.pitch_weight = (setting["gradient_penalty"], setting["drift"],
-                                                              setting["pitch_weight"])
+        self.penalty_weight, self.drift, self.pitch_weight, self.stft_weight = (
+            setting["gradient_penalty"], setting["drift"], setting["pitch_weight"], setting["stft_weight"])
         betas = (hp.get("beta1", 0.0), hp.get("beta2", 0.99))
         self.optimizers = {"generator": torch.optim.Adam(model.generator.parameters(), lr=setting["lr"], betas=betas),
                            "discriminator": torch.optim.Adam(model.discriminator.parameters(), lr=setting["lr"],
@@ -312,40 +365,73 @@ class Adversarial(Objective):
         self.generator = wrap(self.model.generator, False)
         self.discriminator = wrap(self.model.discriminator, False)
 
+    def critic(self, x: torch.Tensor, **options: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(scores [batch], pitch logits or None for an unconditioned model)."""
+        out = self.discriminator(x, **options)
+        return out if self.conditioned else (out, None)
+
+    def fake(self, real: torch.Tensor, pitch: torch.Tensor | None) -> torch.Tensor:
+        """Generated material for a batch: notes at its pitches, or clips as long as its clips."""
+        if self.conditioned:
+            return self.generator(self.model.sample_z(len(real)), pitch)
+        return self.generator(self.model.sample_z(len(real), None, real.shape[-1]))
+
     def step(self, batch: tuple, step: int, update: Update) -> dict[str, float]:
-        real, pitch = batch
+        real, pitch = batch if self.conditioned else (self.model.real(batch), None)
         n = len(real)
-        # the discriminator's step: real and generated notes through it in one call, the in-between
-        # ones in another (the penalty's double backward then runs over n notes, not 3n: half the time)
+        # the discriminator's step: real and generated material through it in one call, the in-between
+        # ones in another (the penalty's double backward then runs over n examples, not 3n: half the time)
         with torch.no_grad():
-            fake = self.generator(self.model.sample_z(n), pitch)
-        score, logits = self.discriminator(torch.cat([real, fake]))
+            fake = self.fake(real, pitch)
+        score, logits = self.critic(torch.cat([real, fake]))
         real_score, fake_score = score.split(n)
         between = interpolate(real, fake)
-        penalty = penalty_at(self.discriminator(between)[0], between)
+        penalty = penalty_at(self.critic(between, **self.penalty_options)[0], between)
         wasserstein = real_score.mean() - fake_score.mean()
-        pitch_loss = (nn.functional.cross_entropy(logits[:n], pitch) + nn.functional.cross_entropy(logits[n:2 * n], pitch)) / 2
         critic_loss = -wasserstein + self.penalty_weight * penalty
-        d_loss = critic_loss + self.drift * real_score.square().mean() + self.pitch_weight * pitch_loss
+        d_loss = critic_loss + self.drift * real_score.square().mean()
+        if self.conditioned:
+            pitch_loss = (nn.functional.cross_entropy(logits[:n], pitch)
+                          + nn.functional.cross_entropy(logits[n:2 * n], pitch)) / 2
+            d_loss = d_loss + self.pitch_weight * pitch_loss
         grad_norm_d = update(self.optimizers["discriminator"], d_loss)
         # the generator's step, through the discriminator just updated
-        fake = self.generator(self.model.sample_z(n), pitch)
-        fake_score, fake_logits = self.discriminator(fake)
-        g_loss = -fake_score.mean() + self.pitch_weight * nn.functional.cross_entropy(fake_logits, pitch)
+        fake = self.fake(real, pitch)
+        fake_score, fake_logits = self.critic(fake)
+        g_loss = -fake_score.mean()
+        extra = {}
+        if self.conditioned:
+            g_loss = g_loss + self.pitch_weight * nn.functional.cross_entropy(fake_logits, pitch)
+            extra["pitch_accuracy_real"] = (logits[:n].argmax(-1) == pitch).float().mean().item()
+        elif self.stft_weight > 0:
+            distance = spectrum_distance(fake, real)
+            g_loss = g_loss + self.stft_weight * distance
+            extra["spectrum_distance"] = distance.item()
         grad_norm_g = update(self.optimizers["generator"], g_loss)
-        accuracy = (logits[:n].argmax(-1) == pitch).float().mean()
-        return {"loss": critic_loss.item(), "d_loss": d_loss.item(), "g_loss": g_loss.item(),
-                "wasserstein": wasserstein.item(), "gradient_penalty": penalty.item(),
-                "pitch_accuracy_real": accuracy.item(), "grad_norm_d": grad_norm_d, "grad_norm_g": grad_norm_g}
+        metrics = {"loss": critic_loss.item(), "d_loss": d_loss.item(), "g_loss": g_loss.item(),
+                   "wasserstein": wasserstein.item(), "gradient_penalty": penalty.item(), **extra,
+                   "grad_norm_d": grad_norm_d, "grad_norm_g": grad_norm_g}
+        if not self.conditioned:
+            metrics["rms_db_fake"] = 10 * math.log10(max(fake.detach().square().mean().item(), 1e-12))
+        return metrics
 
     @torch.no_grad()
     def validate(self, windows: Any, max_tokens: int, batch_size: int,
                  device: torch.device) -> tuple[dict[str, float], int]:
-        """Over about max_tokens units' worth of held-out notes; the count is of notes. The latent
-        vectors come from a generator seeded 0, so every checkpoint is shown the same ones and the
-        global random state is left alone."""
+        """Over about max_tokens units' worth of held-out material; the count is of notes, or of
+        samples for an unconditioned model. The latent vectors come from a generator seeded 0, so
+        every checkpoint is shown the same ones and the global random state is left alone."""
         was_training = self.model.training
         self.model.eval()
+        try:
+            if not self.conditioned:
+                return self.validate_unconditioned(windows, max_tokens, batch_size, device)
+            return self.validate_conditioned(windows, max_tokens, batch_size, device)
+        finally:
+            self.model.train(was_training)
+
+    def validate_conditioned(self, windows: Any, max_tokens: int, batch_size: int,
+                             device: torch.device) -> tuple[dict[str, float], int]:
         draw = torch.Generator().manual_seed(0)
         sums, count = {"real": 0.0, "fake": 0.0, "pitch_accuracy_fake": 0.0, "pitch_accuracy_real": 0.0}, 0
         for (real, pitch), _ in windows.sequential(max_tokens, batch_size):
@@ -358,13 +444,36 @@ class Adversarial(Objective):
             sums["pitch_accuracy_real"] += (real_logits.argmax(-1) == pitch).sum().item()
             sums["pitch_accuracy_fake"] += (fake_logits.argmax(-1) == pitch).sum().item()
             count += len(real)
-        self.model.train(was_training)
         if not count:
             return {"loss": float("nan"), "pitch_error_fake": float("nan")}, 0
         means = {name: total / count for name, total in sums.items()}
         return {"loss": means["real"] - means["fake"], "pitch_accuracy_fake": means["pitch_accuracy_fake"],
                 "pitch_accuracy_real": means["pitch_accuracy_real"],
                 "pitch_error_fake": 1.0 - means["pitch_accuracy_fake"]}, count
+
+    def validate_unconditioned(self, windows: Any, max_tokens: int, batch_size: int,
+                               device: torch.device) -> tuple[dict[str, float], int]:
+        from tunesmith.audio_stats import frechet_distance, log_mel_frames, rms_db, spectral_centroid
+
+        draw = torch.Generator().manual_seed(0)
+        scores, clips = {"real": 0.0, "fake": 0.0}, {"real": [], "fake": []}
+        for batch, _ in windows.sequential(max_tokens, batch_size):
+            real = self.model.real(tuple(t.to(device) for t in batch))
+            fake = self.model.generator(self.model.sample_z(len(real), draw, real.shape[-1]))
+            for side, audio in (("real", real), ("fake", fake)):
+                scores[side] += self.model.discriminator(audio).sum().item()
+                clips[side] += list(audio.float().cpu().numpy())
+        count = len(clips["real"])
+        if not count:
+            return {"loss": float("nan"), self.best_metric: float("nan")}, 0
+        rate = self.hp["sample_rate"]
+        metrics = {"loss": (scores["real"] - scores["fake"]) / count,
+                   "frechet_log_mel": frechet_distance(log_mel_frames(clips["fake"], rate),
+                                                       log_mel_frames(clips["real"], rate))}
+        for side in ("fake", "real"):
+            metrics[f"rms_db_{side}"] = sum(rms_db(clip) for clip in clips[side]) / count
+            metrics[f"centroid_hz_{side}"] = sum(spectral_centroid(clip, rate) for clip in clips[side]) / count
+        return metrics, sum(len(clip) for clip in clips["real"])
 
 
 def adversarial(model: nn.Module, hp: dict[str, Any], windows: Any) -> Objective:

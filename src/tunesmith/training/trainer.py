@@ -197,7 +197,7 @@ class Trainer:
                 writer.close()
         return {"outcome": outcome, "step": self.step, "val_loss": val_loss,
                 "best_val": None if math.isinf(self.best_val) else self.best_val,
-                "best_metric": self.objective.best_metric}
+                "best_metric": self.objective.best_metric, "loss_unit": self.objective.loss_unit}
 
     def _update(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
         """The backward pass of a loss, gradient clipping, a check that the loss and the gradient
