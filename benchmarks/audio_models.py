@@ -57,9 +57,10 @@ TINY = {
                 "seq_len=256"],
     "samplernn-2tier": ["dim=16", "emb_size=8", "frame_size=4", "seq_len=255"],
     "samplernn-3tier": ["dim=16", "emb_size=8", "frame_size=4", "big_frame_size=16", "seq_len=255"],
-    "rgan": [],
-    "sample-lstm": [],
-    "fft-lstm": [],
+    "rgan": ["frame_size=32", "seq_len=1024", "hidden_size=16", "layers=1", "critic_hidden=8", "noise_size=4",
+             "z_size=4"],
+    "sample-lstm": ["window=16", "conv_channels=8", "hidden_size=16", "seq_len=271"],
+    "fft-lstm": ["hidden_size=16", "layers=1", "context=4"],
 }
 TINY_COMMON = ["batch_size=2", "eval_every=2", "chunk_seconds=1.0", "chunk_overlap=0.0", "val_fraction=0.25",
                "test_fraction=0.25", "eval_tokens=2048", "sample_length=400", "test_clips=1"]
