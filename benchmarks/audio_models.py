@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tunesmith import api
+from tunesmith import api, runs
 from tunesmith.audio_stats import compare, frechet_distance, high_frequency_share, log_mel_frames, reference_excerpts
 from tunesmith.corpus import split_by_document
 from tunesmith.evaluation import split_scores
@@ -99,6 +99,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--tiny", action="store_true", help="tiny models (the test of this script)")
     parser.add_argument("--keep", help="keep the runs in this folder (default: a temporary one)")
+    parser.add_argument("--reuse", action="store_true", help="measure the runs already in --keep again (e.g. with "
+                                                             "more --clips) instead of training them")
     args = parser.parse_args()
     budget = Budget(steps=args.steps) if args.steps else Budget(minutes=args.minutes)
 
@@ -108,9 +110,13 @@ def main() -> None:
         for name in args.models.split(","):
             recipe, settings = MODELS[name]
             settings = [f"sample_rate={args.sample_rate}", *settings, *((TINY_COMMON + TINY[name]) if args.tiny else [])]
-            began = time.perf_counter()
-            trained = train_recipe(recipe, args.data, folder / name, budget, settings, args.seed)
-            train_seconds = time.perf_counter() - began
+            if args.reuse:
+                record = runs.read_metrics(folder / name)[-1]
+                trained, train_seconds = {"step": record["step"]}, record["seconds"]
+            else:
+                began = time.perf_counter()
+                trained = train_recipe(recipe, args.data, folder / name, budget, settings, args.seed)
+                train_seconds = time.perf_counter() - began
             opened = api.open_model(folder / name)
             hp = opened.config["hparams"]
             rate = opened.codec.sample_rate

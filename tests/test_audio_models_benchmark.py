@@ -40,3 +40,11 @@ def test_the_comparison_runs_every_raw_audio_recipe(tmp_path):
             assert 0 < line["test_bits_per_sample"] <= math.log2(256) + 1
     assert lines[-1]["frechet_log_mel"] >= 0
     assert {p.name for p in (tmp_path / "runs").iterdir()} == set(MODELS)
+    # --reuse measures the kept runs again (here with more clips) without training them
+    metrics = (tmp_path / "runs" / "rgan" / "metrics.jsonl").read_text()
+    again = run_command(sys.executable, str(BENCHMARK), "--data", str(album), "--tiny", "--clips", "3", "--seconds", "1",
+                        "--models", "rgan", "--reuse", "--keep", str(tmp_path / "runs"), timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    line = json.loads(again.stdout.splitlines()[0])
+    assert line["model"] == "rgan" and line["steps"] == 2 and line["statistics"]["rms_db"]["overlap"] is not None
+    assert (tmp_path / "runs" / "rgan" / "metrics.jsonl").read_text() == metrics
