@@ -83,6 +83,7 @@ bench: install
 	$(BIN)/python benchmarks/wavenet_generation.py
 	$(BIN)/python benchmarks/samplernn_generation.py
 	$(BIN)/python benchmarks/audio_training.py --minutes 4
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/audio_models.py --minutes 6 --clips 16
 	$(BIN)/python benchmarks/melody_quality.py --corpus tunes --minutes 5,10,20
 	$(BIN)/python benchmarks/music_vae.py --steps 15000
 	$(BIN)/python benchmarks/render.py
