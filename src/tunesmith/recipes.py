@@ -26,6 +26,7 @@ from tunesmith.models.music_vae import DEFAULTS as MVAE
 from tunesmith.training.data import chunk_windows, note_windows, phrase_windows, token_windows
 from tunesmith.training.data import frame_hop, nsynth_windows
 from tunesmith.training.objectives import CarriedState, Objective, adversarial, carried_state, elbo, next_token
+from tunesmith.training.objectives import spectral_loss
 
 
 @dataclass(frozen=True)
@@ -411,7 +412,7 @@ def fft_lstm_recipe(**fields: Any) -> Recipe:
     from dataclasses import replace
 
     from tunesmith.generation.frames import FRAMES
-    from tunesmith.models.fft_lstm import frame_lookback, spectral_loss
+    from tunesmith.models.fft_lstm import frame_lookback
 
     made = audio_recipe(lookback=frame_lookback, objective=spectral_loss, generator=FRAMES, **fields)
     return replace(made, make_windows=fft_lstm_windows)

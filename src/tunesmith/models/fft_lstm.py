@@ -76,11 +76,9 @@ import torch
 from torch import nn
 
 from tunesmith.errors import UserError
-from tunesmith.training.objectives import CarriedState
 
 FLOOR = 1e-5  # magnitudes (relative to the window's sum) are floored here in the log: -100 dB
 MAGNITUDE_CENTRE, MAGNITUDE_SCALE = -6.0, 3.0  # the network reads (log magnitude - centre) / scale
-DB_PER_NEPER = 20 / math.log(10)
 
 
 def wrap(angle: torch.Tensor) -> torch.Tensor:
@@ -302,49 +300,3 @@ class FrameStepper:
     def feed(self, frames: torch.Tensor) -> torch.Tensor:
         predicted, self.state = self.model(frames, self.state)
         return self.model.clean(predicted[:, -1])
-
-
-# -- what it learns by ---------------------------------------------------------------------------
-
-class SpectralLoss(CarriedState):
-    """The frame loss (`FFTLSTM.loss_terms`) as the shared objective trains it, the LSTM state
-    carried across the windows of a chunk with carry_state (CarriedState), else from zeros.
-    Validation reports what the loss is, not bits: `loss`, the magnitude error in dB
-    (`magnitude_error_db`), the phase term (`phase_error`), the same loss of repeating the last
-    frame (`persistence_loss`: what the model must beat), and the `frames` predicted; its count is in
-    samples (frames x hop), the codec's unit."""
-
-    loss_unit = ""  # not a likelihood
-
-    def __init__(self, model: FFTLSTM, hp: dict[str, Any], windows: Any):
-        self.carried = bool(getattr(windows, "carry", False))
-        super().__init__(model, hp, windows)
-
-    @torch.no_grad()
-    def validate(self, windows: Any, max_tokens: int, batch_size: int,
-                 device: torch.device) -> tuple[dict[str, float], int]:
-        model = self.model
-        was_training = model.training
-        model.eval()
-        sums = {"loss": 0.0, "magnitude": 0.0, "phase": 0.0, "persistence": 0.0}
-        count, state = 0, None
-        for batch, fresh in windows.sequential(max_tokens, batch_size):
-            frames = model.window_frames(tuple(t.to(device) for t in batch))
-            predicted, state = model(frames[:, :-1], None if fresh or not self.carried else state)
-            terms = model.loss_terms(predicted, frames[:, 1:])
-            scored = frames.size(0) * (frames.size(1) - 1)
-            for name in ("loss", "magnitude", "phase"):
-                sums[name] += float(terms[name]) * scored
-            sums["persistence"] += float(model.loss_terms(frames[:, :-1], frames[:, 1:])["loss"]) * scored
-            count += scored
-        model.train(was_training)
-        if not count:
-            return {"loss": float("nan")}, 0
-        means = {name: total / count for name, total in sums.items()}
-        return {"loss": means["loss"], "magnitude_error_db": means["magnitude"] * DB_PER_NEPER,
-                "phase_error": means["phase"], "persistence_loss": means["persistence"],
-                "frames": count}, count * model.frames.hop
-
-
-def spectral_loss(model: nn.Module, hp: dict[str, Any], windows: Any) -> SpectralLoss:
-    return SpectralLoss(model, hp, windows)
