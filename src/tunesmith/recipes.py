@@ -16,12 +16,14 @@ from tunesmith.corpus.text import read_text_corpus
 from tunesmith.errors import UserError, info
 from tunesmith.models.music_transformer import DEFAULTS as MT
 from tunesmith.models.music_transformer import MusicTransformer
+from tunesmith.models.fft_lstm import frame_lookback
 from tunesmith.models.rnn import CELLS, RNNLanguageModel
 from tunesmith.generation.autoregressive import AUTOREGRESSIVE
 from tunesmith.generation.latent import LATENT
 from tunesmith.generation.oneshot import ONE_SHOT
 from tunesmith.generation.autoencoder import AUTOENCODER
 from tunesmith.generation.waveform import WAVEFORM
+from tunesmith.generation.frames import FRAMES
 from tunesmith.models.music_vae import DEFAULTS as MVAE
 from tunesmith.training.data import chunk_windows, note_windows, phrase_windows, token_windows
 from tunesmith.training.data import frame_hop, nsynth_windows
@@ -271,7 +273,8 @@ def audio_recipe(name: str, summary: str, example: str, build_model: Callable[[d
     quantized samples, chunked windows, WAV clips out."""
     return Recipe(name=name, summary=summary, example=example, default_data="chorales-audio", default_steps=2000,
                   read_corpus=read_audio, make_codec=fit_quantizer, build_model=build_model, domain=AUDIO,
-                  params={**AUDIO_PARAMS, **params}, make_windows=chunk_windows(lookback), **fields)
+                  params={**AUDIO_PARAMS, **params}, make_windows=fields.pop("make_windows", chunk_windows(lookback)),
+                  **fields)
 
 
 def metre(key: str, text: str) -> tuple[int, int] | None:
@@ -337,6 +340,7 @@ def build_wavenet(hp: dict[str, Any], codec: Codec) -> nn.Module:
 def build_rgan(hp: dict[str, Any], codec: Codec) -> nn.Module:
     """The recurrent GAN, with the codec's level-to-sample table to decode training windows; the
     clips must hold whole frames, and at least one frame of validation's Frechet distance."""
+    import numpy as np
     import torch
 
     from tunesmith.audio_stats import FRECHET_FFT
@@ -348,7 +352,7 @@ def build_rgan(hp: dict[str, Any], codec: Codec) -> nn.Module:
     if seq_len % frame or seq_len < FRECHET_FFT:
         raise UserError(f"setting seq_len={seq_len}: the training clips must be whole frames of frame_size={frame} "
                         f"and at least {FRECHET_FFT} samples, e.g. seq_len={frame * max(1, -(-4096 // frame))}")
-    levels = torch.from_numpy(codec.decode(list(range(codec.vocab_size))))
+    levels = torch.from_numpy(codec.decode_array(np.arange(codec.vocab_size)))
     return RecurrentGAN(levels, frame_size=frame, noise_size=hp["noise_size"], z_size=hp["z_size"],
                         hidden=hp["hidden_size"], layers=hp["layers"], critic_hidden=hp["critic_hidden"],
                         critic_layers=hp["critic_layers"], bidirectional=hp["bidirectional"],
@@ -401,21 +405,9 @@ def build_fft_lstm(hp: dict[str, Any], codec: Codec) -> nn.Module:
 def fft_lstm_windows(codec: Codec, items: list[Any], hp: dict[str, Any], training: bool):
     """make_windows of fft-lstm: the shared audio chunk windows, each context + 2 frames long
     (models.fft_lstm.window_samples, in place of seq_len), read consecutively with carry_state."""
-    from tunesmith.models.fft_lstm import frame_lookback, window_samples
+    from tunesmith.models.fft_lstm import window_samples
 
     return chunk_windows(frame_lookback)(codec, items, {**hp, "seq_len": window_samples(hp) - 1}, training)
-
-
-def fft_lstm_recipe(**fields: Any) -> Recipe:
-    """An audio_recipe (recordings, the quantizer, chunk windows, audio clips) whose windows are
-    sized in frames (fft_lstm_windows), with the frame objective and generator."""
-    from dataclasses import replace
-
-    from tunesmith.generation.frames import FRAMES
-    from tunesmith.models.fft_lstm import frame_lookback
-
-    made = audio_recipe(lookback=frame_lookback, objective=spectral_loss, generator=FRAMES, **fields)
-    return replace(made, make_windows=fft_lstm_windows)
 
 
 def frames_set_seq_len(key: str, value: Any) -> None:
@@ -636,7 +628,7 @@ RECIPES: dict[str, Recipe] = {
             # the first window - 1 targets of each window are history the loss does not score
             objective=lambda model, hp, windows: CarriedState(model, hp, windows, unscored=model.lookback - 1),
         ),
-        fft_lstm_recipe(
+        audio_recipe(
             name="fft-lstm",
             summary="an LSTM predicting the next STFT frame (log magnitude, instantaneous frequency) from the "
                     "frames before, resynthesised by overlap-add",
@@ -676,6 +668,10 @@ RECIPES: dict[str, Recipe] = {
                     "eval_tokens": Param(512000, "at most this many validation samples per evaluation (4 chunks "
                                                  "of 8 s at 16 kHz)"),
                     "sample_length": Param(32000, "samples of each test clip written at each checkpoint")},
+            lookback=frame_lookback,
+            make_windows=fft_lstm_windows,  # sized in frames (context), not by seq_len
+            objective=spectral_loss,
+            generator=FRAMES,
         ),
         audio_recipe(
             name="rgan",

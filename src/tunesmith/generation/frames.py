@@ -13,7 +13,6 @@ left out of the clip. The model draws nothing: the seed and the primer are what 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,28 +23,14 @@ from tunesmith import runs
 from tunesmith.errors import UserError, info
 from tunesmith.generation.request import SampleRequest, Samples
 from tunesmith.generation.strategies import make_generator
-from tunesmith.media.audio import Clip, ClipWriter
+from tunesmith.generation.waveform import write_blocks
+from tunesmith.media.audio import Clip
 from tunesmith.media.domains import SampleOptions
-from tunesmith.media.files import names_folder, output_paths
 from tunesmith.models.fft_lstm import Synthesis
 from tunesmith.progress import Bar
 
 BLOCK_FRAMES = 256  # frames resynthesised and handed to the files at once (2 s at 16 kHz, hop 128)
 START_RMS = 0.01  # the seeded start: white noise at -40 dBFS
-
-
-@dataclass
-class Waveforms:
-    """ClipWriter's codec for blocks that are samples already: written as they are, clipped to
-    [-1, 1] (ClipWriter's other codecs turn tokens into samples)."""
-
-    sample_rate: int
-
-    def decode(self, samples: Any) -> np.ndarray:
-        return self.decode_array(np.asarray(samples).reshape(-1))
-
-    def decode_array(self, samples: Any) -> np.ndarray:
-        return np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
 
 
 def seeded_start(model: torch.nn.Module, count: int, context: int, seed: int | None) -> torch.Tensor:
@@ -130,20 +115,13 @@ def sample(opened: Any, request: SampleRequest, echo: Any = None) -> Samples:
     request.check()
     refuse(request)
     codec, domain, model = opened.codec, opened.recipe.domain, opened.model
-    options, count, out = request.options, request.num_outputs, request.out
+    options = request.options
     domain.condition(codec, options)  # a style: refused, these runs have none
     primer = primer_frames(codec, domain, model, options)
     _, target, _, _ = request.length.measure(codec, codec.vocab_size, domain.qpm(options))
-    named_file = None if out is None or names_folder(out, count) else Path(out)
-    audio_format = domain.audio_format(named_file, options)
-    paths = output_paths(out, count, "." + audio_format)
-    with ClipWriter(Waveforms(codec.sample_rate), [], paths, audio_format) as sink:
-        for block in clips(model, count, int(target), opened.config["hparams"]["context"], codec.sample_rate,
-                           request.seed, primer, options.primer_in_output):
-            sink.write(block, np.full(count, block.shape[1]))
-    for path in sink.paths:
-        info(f"wrote {path}")
-    return Samples(paths=sink.paths)
+    made = clips(model, request.num_outputs, int(target), opened.config["hparams"]["context"], codec.sample_rate,
+                 request.seed, primer, options.primer_in_output)
+    return write_blocks(domain, codec.sample_rate, request, made)
 
 
 def make_preview(domain: Any, codec: Any, run: Path, seed: int, hp: dict[str, Any]):

@@ -6,6 +6,8 @@ line."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +24,18 @@ from tunesmith.media.files import names_folder, output_paths
 from tunesmith.progress import Bar
 
 
+@dataclass
 class Waveforms:
-    """The ClipWriter's codec for blocks that are float samples already (a GAN writes samples, not
-    quantization levels): decoding keeps them as float32, and there is no primer to write."""
+    """ClipWriter's codec for blocks that are float samples already (a GAN's, an fft-lstm's):
+    written as they are, clipped to [-1, 1] (ClipWriter's other codecs turn tokens into samples)."""
 
-    def __init__(self, sample_rate: int):
-        self.sample_rate = sample_rate
+    sample_rate: int
 
-    def decode(self, tokens: Any) -> np.ndarray:
-        return np.zeros(0, dtype=np.float32)
+    def decode(self, samples: Any) -> np.ndarray:
+        return self.decode_array(np.asarray(samples).reshape(-1))
 
-    def decode_array(self, block: Any) -> np.ndarray:
-        return np.asarray(block, dtype=np.float32)
+    def decode_array(self, samples: Any) -> np.ndarray:
+        return np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
 
 
 def refuse(request: SampleRequest, recipe: str) -> None:
@@ -63,10 +65,10 @@ def clip_length(request: SampleRequest, sample_rate: int) -> int:
     return length.amount or round(DEFAULT_SECONDS * sample_rate)
 
 
-def write_clips(model: torch.nn.Module, count: int, length: int, seed: int | None, sink: Any,
-                sample_rate: int) -> None:
-    """`count` clips of `length` samples from the noise of `seed` (drawn on the CPU: the same clips
-    on any device), each block handed to `sink.write(block, keep)` as it is made, with a bar in
+def blocks(model: torch.nn.Module, count: int, length: int, seed: int | None,
+           sample_rate: int) -> Iterator[np.ndarray]:
+    """Blocks [count, n] of float samples of `count` clips of `length` samples from the noise of
+    `seed` (drawn on the CPU: the same clips on any device), as they are made, with a bar in
     seconds of audio."""
     bar = Bar("sampling", length, "s", 1.0 / sample_rate)
     was_training = model.training
@@ -74,11 +76,26 @@ def write_clips(model: torch.nn.Module, count: int, length: int, seed: int | Non
     try:
         for block in model.stream(count, length, make_generator(torch.device("cpu"), seed)):
             samples = block.float().cpu().numpy()
-            sink.write(samples, np.full(count, samples.shape[1]))
             bar.update(samples.shape[1])
+            yield samples
     finally:
         model.train(was_training)
         bar.close()
+
+
+def write_blocks(domain: Any, sample_rate: int, request: SampleRequest, made: Iterable[np.ndarray]) -> Samples:
+    """Blocks [num_outputs, n] of float samples, written as they come into audio files (WAV, or the
+    format asked for) where `request.out` says (media.files.output_paths)."""
+    out, count = request.out, request.num_outputs
+    named_file = None if out is None or names_folder(out, count) else Path(out)
+    audio_format = domain.audio_format(named_file, request.options)
+    paths = output_paths(out, count, "." + audio_format)
+    with ClipWriter(Waveforms(sample_rate), [], paths, audio_format) as sink:
+        for block in made:
+            sink.write(block, np.full(count, block.shape[1]))
+    for path in sink.paths:
+        info(f"wrote {path}")
+    return Samples(paths=sink.paths)
 
 
 def sample(opened: Any, request: SampleRequest, echo: Any = None) -> Samples:
@@ -87,16 +104,9 @@ def sample(opened: Any, request: SampleRequest, echo: Any = None) -> Samples:
     format asked for) at the run's sample rate, where `request.out` says."""
     refuse(request, opened.recipe.name)
     request.check()
-    codec, domain, out, count = opened.codec, opened.recipe.domain, request.out, request.num_outputs
-    length = clip_length(request, codec.sample_rate)
-    named_file = None if out is None or names_folder(out, count) else Path(out)
-    audio_format = domain.audio_format(named_file, request.options)
-    paths = output_paths(out, count, "." + audio_format)
-    with ClipWriter(Waveforms(codec.sample_rate), [], paths, audio_format) as sink:
-        write_clips(opened.model, count, length, request.seed, sink, codec.sample_rate)
-    for path in sink.paths:
-        info(f"wrote {path}")
-    return Samples(paths=sink.paths)
+    rate = opened.codec.sample_rate
+    made = blocks(opened.model, request.num_outputs, clip_length(request, rate), request.seed, rate)
+    return write_blocks(opened.recipe.domain, rate, request, made)
 
 
 def clips(model: torch.nn.Module, count: int, length: int, seed: int) -> list[np.ndarray]:
