@@ -20,9 +20,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # ffmpeg decodes what libsndfile cannot (mp3, m4a), FluidSynth and a General MIDI SoundFont render
-# MIDI to audio (the chorales-audio corpus). apt-get runs only when one of them is missing and it can
-# run (as root, or through passwordless sudo); if it cannot, make warns and goes on: never a failure.
-SYSTEM_PACKAGES := ffmpeg fluidsynth timgm6mb-soundfont
+# MIDI to audio (the chorales-audio corpus, the studio's players), jackd2 gives MIDI ports where no
+# ALSA sequencer exists (its dummy driver: containers, CI), chromium and chromium-driver drive the
+# studio's browser test. apt-get runs only when one of them is missing and it can run (as root, or
+# through passwordless sudo); if it cannot, make warns and goes on: never a failure.
+SYSTEM_PACKAGES := ffmpeg fluidsynth timgm6mb-soundfont jackd2 chromium chromium-driver
 SOUNDFONTS := /usr/share/sounds/sf2/default-GM.sf2 /usr/share/sounds/sf2/TimGM6mb.sf2 \
 	/usr/share/sounds/sf2/FluidR3_GM.sf2 /usr/share/soundfonts/*.sf2
 
@@ -32,9 +34,13 @@ system-packages:
 	command -v fluidsynth >/dev/null 2>&1 || missing="$$missing fluidsynth"; \
 	found=""; for f in $$TUNESMITH_SOUNDFONT $(SOUNDFONTS); do [ -f "$$f" ] && found=1; done; \
 	[ -n "$$found" ] || missing="$$missing timgm6mb-soundfont"; \
+	command -v jackd >/dev/null 2>&1 || missing="$$missing jackd2"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	[ -n "$$missing" ] || exit 0; \
-	warning="tunesmith: warning: not installed:$$missing (raw audio needs ffmpeg for mp3/m4a, and fluidsynth with a SoundFont \
-	for the chorales-audio corpus); install them with: sudo apt-get install $(SYSTEM_PACKAGES)"; \
+	warning="tunesmith: warning: not installed:$$missing (raw audio needs ffmpeg for mp3/m4a, fluidsynth with a SoundFont \
+	renders MIDI, jackd2 gives MIDI ports without an ALSA sequencer, chromium and chromium-driver run the studio's \
+	browser test); install them with: sudo apt-get install $(SYSTEM_PACKAGES)"; \
 	if ! command -v apt-get >/dev/null 2>&1; then echo "$$warning" >&2; exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then sudo=""; \
 	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \

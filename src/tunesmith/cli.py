@@ -286,6 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
     corpus_export.add_argument("name", metavar="NAME")
     corpus_export.add_argument("folder", type=Path, metavar="DIR")
 
+    # -- the studio (studio/): the `studio` verb's parser --
+    # -- end of the studio's parser --
+
+    # -- live MIDI (live.py): the `play`, `ports` and `jam` verbs' parsers --
+    # -- end of the live MIDI parsers --
+
     board = verbs.add_parser("board", help="open TensorBoard on a run or a folder of runs",
                              epilog="example:\n  tunesmith board runs/",
                              formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -573,6 +579,26 @@ def cmd_corpus(args) -> int:
     return 0
 
 
+# -- the studio's command (cmd_studio) --
+def cmd_studio(args) -> int:
+    raise UserError("the studio is being built")
+# -- end of the studio's command --
+
+
+# -- live MIDI commands (cmd_play, cmd_ports, cmd_jam) --
+def cmd_play(args) -> int:
+    raise UserError("live MIDI is being built")
+
+
+def cmd_ports(args) -> int:
+    raise UserError("live MIDI is being built")
+
+
+def cmd_jam(args) -> int:
+    raise UserError("live MIDI is being built")
+# -- end of the live MIDI commands --
+
+
 def cmd_board(args) -> int:
     if not Path(args.run).exists():
         raise UserError(f"no such run or folder: {args.run}")
@@ -594,7 +620,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     commands = {"train": cmd_train, "sample": cmd_sample, "interpolate": cmd_interpolate, "encode": cmd_encode,
                 "synthesize": cmd_synthesize, "mix": cmd_mix, "render": cmd_render, "transcribe": cmd_transcribe, "pipeline": cmd_pipeline, "eval": cmd_eval, "runs": cmd_runs, "corpus": cmd_corpus,
-                "board": cmd_board}
+                "board": cmd_board, "studio": cmd_studio, "play": cmd_play, "ports": cmd_ports, "jam": cmd_jam}
     try:
         return commands[args.verb](args)
     except UserError as err:
