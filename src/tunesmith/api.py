@@ -315,3 +315,11 @@ def export_corpus(name: str, folder: str | Path, progress: Listener | None = Non
 
     with listening(progress):
         export_bundled(name, Path(folder))
+
+
+# -- for the studio (studio/) --
+# -- end of the studio's functions --
+
+
+# -- for live MIDI (live.py) --
+# -- end of the live MIDI functions --
