@@ -64,3 +64,19 @@ def test_a_second_piece_stays_in_the_first_key_near_its_own_register():
     assert best_key(second["pitch"])[0] == "D major"  # the first piece's key
     # in G it lay a fourth above the D tune: in D, the nearest octave is the D tune's own
     assert second["pitch"].tolist() == D_MAJOR_TUNE
+
+
+def test_a_continuation_without_its_primer_stays_in_the_primers_key(tmp_path):
+    """`sample --no-primer-in-output`: the output keeps the primer's key token, so a tune primed in
+    D major goes on in D major (it came out in C before)."""
+    from tunesmith.media.domains import MidiDomain, SampleOptions
+    from tunesmith.notes import write_midi
+
+    codec = MelodyCodec.fit([tune(), transpose(tune(), 5)], key_tokens=True)
+    primer = tmp_path / "d-major.mid"
+    write_midi(tune(), primer)
+    context, prefix = MidiDomain().context(codec, SampleOptions(str(primer), primer_in_output=False))
+    assert prefix == [codec.start_token, context[1]] and codec.music_event_count <= context[1] < codec.event_count
+    continuation = codec.decode(prefix + context[2:])  # the model's events after the primer, in C
+    assert best_key(continuation.notes["pitch"])[0] == "D major"
+    assert MelodyCodec.fit([tune()]).carried(MelodyCodec.fit([tune()]).encode(tune())) == []  # no key tokens

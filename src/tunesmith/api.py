@@ -318,8 +318,133 @@ def export_corpus(name: str, folder: str | Path, progress: Listener | None = Non
 
 
 # -- for the studio (studio/) --
+def describe_model(name: str | Path) -> dict[str, Any]:
+    """What a run or bundled model makes and what a request to it may hold, without loading its
+    weights: its recipe, the suffix of its files, its generator (autoregressive, latent,
+    autoencoder, one-shot, or noise: a GAN or frame predictor), the request's fields it takes
+    (`controls`), what its length counts and, for a note generator, its pitch range."""
+    from tunesmith import runs
+    from tunesmith.codecs import load_codec
+    from tunesmith.recipes import get_recipe
+
+    run = runs.open_run(name)
+    recipe = get_recipe(runs.read_config(run)["recipe"])
+    codec = load_codec(run / runs.CODEC)
+    generator, suffix = recipe.generator, recipe.domain.suffix
+    if hasattr(generator, "interpolate"):
+        kind, controls = "latent", ["bars", "temperature", "num_outputs", "seed", "similar_to"]
+    elif hasattr(generator, "synthesize"):
+        kind, controls = "autoencoder", []
+    elif hasattr(generator, "instrument"):
+        kind, controls = "one-shot", ["pitch", "num_outputs", "seed"]
+    elif getattr(generator, "continues", False):
+        kind = "autoregressive"
+        primer = {".txt": "primer_text", ".mid": "primer_midi"}.get(suffix, "primer_audio")
+        controls = ["seconds" if suffix == ".wav" else "length", "temperature", "top_p", "num_outputs", "seed", primer]
+    else:
+        kind, controls = "noise", ["seconds", "num_outputs", "seed"]
+    described = {"recipe": recipe.name, "makes": suffix, "generator": kind, "controls": controls,
+                 "length_unit": "16th-note step" if codec.length_unit == "step" else codec.unit}
+    if kind == "one-shot":
+        described["pitches"] = [codec.min_pitch, codec.max_pitch]
+    return described
+
+
+def loss_history(name: str | Path) -> dict[str, Any]:
+    """A run's training and validation loss by step (its metrics.jsonl), as [step, loss] pairs."""
+    from tunesmith import runs
+
+    records = runs.read_metrics(runs.open_run(name))
+    return {key: [[r["step"], r[field]] for r in records if r.get(field) is not None]
+            for key, field in (("train", "train_loss"), ("validation", "val_loss"))}
+
+
+def midi_notes(path: str | Path) -> dict[str, Any]:
+    """A MIDI file's notes for a piano roll: [start, end (seconds), pitch, velocity, is_drum] each,
+    its length in seconds and its tempo; a UserError for a file that is not readable MIDI."""
+    from tunesmith.media.domains import read_midi_file
+
+    piece = read_midi_file(path)
+    per_beat = 60.0 / piece.qpm
+    notes = [[round(float(n["start"]) * per_beat, 4), round(float(n["end"]) * per_beat, 4), int(n["pitch"]),
+              int(n["velocity"]), bool(n["is_drum"])] for n in piece.notes]
+    return {"notes": notes, "seconds": piece.seconds, "qpm": piece.qpm}
+
+
+def waveform_peaks(path: str | Path, points: int = 800) -> dict[str, Any]:
+    """An audio file's lowest and highest sample in each of `points` equal stretches (a waveform
+    to draw), its length in seconds and its sample rate."""
+    import numpy as np
+
+    from tunesmith.media.audio import decode_audio, to_mono
+
+    samples, rate = decode_audio(path)
+    mono = to_mono(samples)
+    stretches = np.array_split(mono, min(points, len(mono))) if len(mono) else []
+    peaks = [[round(float(s.min()), 4), round(float(s.max()), 4)] for s in stretches]
+    return {"peaks": peaks, "seconds": len(mono) / rate, "sample_rate": rate}
 # -- end of the studio's functions --
 
 
 # -- for live MIDI (live.py) --
+def continues_midi(opened: OpenModel) -> None:
+    """A UserError unless the run continues MIDI (an autoregressive MIDI recipe, which takes a primer)."""
+    from tunesmith.errors import UserError
+
+    if opened.recipe.domain.suffix != ".mid" or not getattr(opened.recipe.generator, "continues", False):
+        raise UserError(f"{opened.run.name} is a {opened.recipe.name} run, which cannot continue what is played: "
+                        "answering needs a MIDI run that takes a primer (melody-rnn, polyphony-rnn, performance-rnn, "
+                        "music-transformer ...; e.g. the bundled melody-folk)")
+
+
+def continue_midi(opened: OpenModel, call: Any, beats: float, strategy: Any = None, seed: int | None = None) -> Any:
+    """What a MIDI run plays next after `call` (a notes.Piece, at the tempo to answer in): a Piece
+    of `beats` quarter notes from the end of the call, the call left out. Generated through
+    `generate` (its temporary files are not reported; nothing is kept)."""
+    import logging
+    import math
+    import tempfile
+
+    from tunesmith import notes
+    from tunesmith.errors import LOG
+    from tunesmith.generation.lengths import Length
+    from tunesmith.generation.request import SampleRequest
+    from tunesmith.generation.strategies import Strategy
+    from tunesmith.media.domains import SampleOptions
+
+    continues_midi(opened)
+    codec, qpm = opened.codec, call.qpm
+    def quiet(record: logging.LogRecord) -> bool:  # warnings only: not the files written here
+        return record.levelno >= logging.WARNING
+
+    with tempfile.TemporaryDirectory(prefix="tunesmith-call-") as folder:
+        primer = Path(folder) / "call.mid"
+        notes.write_midi(call, primer)
+        # the answer is cut from the whole output where the call's tokens end: the call's last bar,
+        # partly played, and the answer share its grid
+        call_beats = sum(codec.seconds(token, qpm) for token in codec.encode(notes.read_midi(primer))) * qpm / 60
+        request = SampleRequest(SampleOptions(str(primer), bpm=qpm), Length(seconds=beats * 60 / qpm),
+                                strategy=strategy or Strategy(), seed=seed, out=Path(folder) / "answer.mid")
+        LOG.addFilter(quiet)
+        try:
+            whole = generate(opened, request, progress=lambda event: None).items[0]
+        finally:
+            LOG.removeFilter(quiet)
+    # times on a grid of a millionth of a beat, so that sums of token lengths meet note times exactly
+    fine = 10**6
+    boundary = math.floor(call_beats * fine + 0.5) / fine  # as notes.quantize rounds
+    return notes.trim(notes.quantize(whole, fine), boundary, boundary + beats)
+
+
+def generate_following(model: str | Path | OpenModel, request: SampleRequest, follow: Callable[[list[int]], None],
+                       checkpoint: str = "best", progress: Listener | None = None) -> Samples:
+    """`generate` for a player: a run that continues token by token hands a single output's tokens
+    so far to `follow` after every step (see generation.autoregressive.sample); other runs
+    generate as `generate` does."""
+    opened = model if isinstance(model, OpenModel) else open_model(model, checkpoint)
+    generator = opened.recipe.generator
+    with listening(progress):
+        if getattr(generator, "continues", False):
+            return generator.sample(opened, request, None, follow)
+        return generator.sample(opened, request)
 # -- end of the live MIDI functions --

@@ -110,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --render: the effects preset (default none)")
     sample.add_argument("--bpm", type=float, help="music: tempo of the output (default: the primer's, or 120)")
     sample.add_argument("--plot", action="store_true", help="music: write a piano-roll PNG beside each MIDI file")
+    live_port = sample.add_mutually_exclusive_group()
+    live_port.add_argument("--play", metavar="PORT", help="MIDI: also play the output on this MIDI output port as it "
+                           "is made (see tunesmith ports)")
+    live_port.add_argument("--play-virtual", metavar="NAME", help="MIDI: the same on a virtual output port NAME, "
+                           "from when you press Enter (connect a synth or DAW to it first)")
     sample.add_argument("--seed", type=int, help="makes the output repeatable")
     sample.add_argument("--checkpoint", default="best", help="best (default), last, or a step number")
     sample.add_argument("--format", choices=["wav", "flac", "mp3", "ogg"],
@@ -287,9 +292,59 @@ def build_parser() -> argparse.ArgumentParser:
     corpus_export.add_argument("folder", type=Path, metavar="DIR")
 
     # -- the studio (studio/): the `studio` verb's parser --
+    studio = verbs.add_parser("studio", help="a web page to generate, play and render with your models",
+                              epilog="examples:\n  tunesmith studio\n  tunesmith studio --runs my-runs/ --port 9000 "
+                                     "--no-browser",
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    studio.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this "
+                        "machine only; the studio has no login)")
+    studio.add_argument("--port", type=int, default=8765)
+    studio.add_argument("--runs", type=Path, default=Path("runs"), metavar="DIR",
+                        help="the runs to offer beside the bundled models (default runs/)")
+    studio.add_argument("--folder", type=Path, default=Path("studio"), metavar="DIR",
+                        help="where uploads and results are kept (default studio/)")
+    studio.add_argument("--no-browser", action="store_true", help="do not open the page in a browser")
     # -- end of the studio's parser --
 
     # -- live MIDI (live.py): the `play`, `ports` and `jam` verbs' parsers --
+    backend_note = ("ports: python-rtmidi on ALSA where /dev/snd/seq exists, else on JACK (a server must run, e.g. "
+                    "`jackd -d dummy &`); TUNESMITH_MIDI_API=alsa|jack chooses. A port is named whole or by a "
+                    "unique part of its name (case aside).")
+    verbs.add_parser("ports", help="list the MIDI input and output ports", epilog=backend_note,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    play = verbs.add_parser(
+        "play", help="send a MIDI file to a MIDI output port, on time",
+        epilog="examples:\n  tunesmith play song.mid --port fluid\n"
+               "  tunesmith play song.mid --virtual tunesmith-out   # connect a synth to it, then press Enter\n\n"
+               + backend_note, formatter_class=argparse.RawDescriptionHelpFormatter)
+    play.add_argument("file", metavar="FILE.mid")
+    to = play.add_mutually_exclusive_group(required=True)
+    to.add_argument("--port", metavar="NAME", help="the output port (see tunesmith ports)")
+    to.add_argument("--virtual", metavar="NAME", help="open a virtual output port NAME for a synth or DAW to connect "
+                    "to; playing starts on Enter")
+    jam = verbs.add_parser(
+        "jam", help="call and response: answer what you play on a MIDI keyboard with a continuation by a run",
+        epilog="examples:\n  tunesmith jam melody-folk --in keystation --out fluid\n"
+               "  tunesmith jam RUN --in keys --out synth --bpm 96 --bars 4 --metronome --clock\n"
+               "  tunesmith jam melody-folk --in keys --out synth --cc 64   # answer when the sustain pedal is pressed\n\n"
+               "The beat starts with the metronome (or clock), else with your first note; the answer starts on the "
+               "next beat.\n" + backend_note, formatter_class=argparse.RawDescriptionHelpFormatter)
+    jam.add_argument("run", metavar="RUN", help="a run that continues MIDI (an autoregressive MIDI recipe), or a "
+                     "bundled model name")
+    jam.add_argument("--in", dest="port_in", required=True, metavar="PORT", help="the input port you play into")
+    jam.add_argument("--out", dest="port_out", required=True, metavar="PORT", help="the output port answers go to")
+    jam.add_argument("--bpm", type=float, default=120.0, help="tempo in quarter notes a minute (default 120)")
+    jam.add_argument("--bars", type=int, default=2, help="bars of 4/4 in each answer (default 2)")
+    jam.add_argument("--pause", type=float, metavar="SECONDS", help="answer after this much silence (default: half "
+                     "a bar; with --cc, only if given)")
+    jam.add_argument("--cc", type=int, metavar="N", help="answer when control change N comes (e.g. 64, the sustain "
+                     "pedal)")
+    jam.add_argument("--metronome", action="store_true", help="click the beat on channel 10 of the output")
+    jam.add_argument("--clock", action="store_true", help="send MIDI clock (24 a beat, start and stop) on the output")
+    jam.add_argument("--answers", type=int, metavar="N", help="stop after N answers (default: Ctrl+C)")
+    jam.add_argument("--temperature", type=float, default=1.0, help="below 1: safer; above 1: wilder")
+    jam.add_argument("--seed", type=int, help="makes the answers repeatable")
+    jam.add_argument("--checkpoint", default="best", help="best (default), last, or a step number")
     # -- end of the live MIDI parsers --
 
     board = verbs.add_parser("board", help="open TensorBoard on a run or a folder of runs",
@@ -357,7 +412,12 @@ def cmd_sample(args) -> int:
 
     if args.render and api.open_model(args.run, args.checkpoint).recipe.domain.suffix != ".mid":
         raise UserError("--render is for MIDI runs: it renders the MIDI files a run makes")
-    result = api.generate(args.run, request, args.checkpoint, echo=echo)
+    if args.play or args.play_virtual:
+        from tunesmith import live
+
+        result = live.play_samples(args.run, request, args.play, args.play_virtual, args.checkpoint)
+    else:
+        result = api.generate(args.run, request, args.checkpoint, echo=echo)
     if args.render:
         midi = [path for path in result.paths if path.suffix == ".mid"]
         api.render(midi, midi[0].parent if midi else None, effects=args.effects)
@@ -581,21 +641,60 @@ def cmd_corpus(args) -> int:
 
 # -- the studio's command (cmd_studio) --
 def cmd_studio(args) -> int:
-    raise UserError("the studio is being built")
+    import webbrowser
+
+    from tunesmith.studio.server import serve
+
+    if not 0 < args.port < 65536:
+        raise UserError(f"--port {args.port}: give a port from 1 to 65535")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"tunesmith: warning: serving on {args.host}: anyone who can reach this address can use the studio "
+              "(it has no login)", file=sys.stderr)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else shown}:{args.port}/"
+
+    def ready() -> None:
+        print(f"tunesmith studio: {url} (Ctrl+C stops it)", flush=True)
+        if not args.no_browser:
+            webbrowser.open(url)
+
+    serve(args.host, args.port, args.runs, args.folder, ready)
+    return 0
 # -- end of the studio's command --
 
 
 # -- live MIDI commands (cmd_play, cmd_ports, cmd_jam) --
 def cmd_play(args) -> int:
-    raise UserError("live MIDI is being built")
+    from tunesmith import live
+
+    played = live.play_file(args.file, args.port, args.virtual)
+    print(f"played {Path(args.file).name} ({played['notes']} notes, {played['seconds']:.1f} s) on {played['port']}")
+    return 0
 
 
 def cmd_ports(args) -> int:
-    raise UserError("live MIDI is being built")
+    from tunesmith import live
+
+    names = live.port_names()
+    for direction, heading in (("inputs", "MIDI inputs (to listen on)"), ("outputs", "MIDI outputs (to play to)")):
+        print(f"{heading}, {live.backend().upper()}:")
+        for name in names[direction] or ["(none)"]:
+            print(f"  {name}")
+    return 0
 
 
 def cmd_jam(args) -> int:
-    raise UserError("live MIDI is being built")
+    from tunesmith import live
+    from tunesmith.generation.strategies import Strategy
+
+    strategy = Strategy(args.temperature)
+    strategy.check()
+    try:
+        live.jam(args.run, args.port_in, args.port_out, args.bpm, args.bars, args.pause, args.cc, args.metronome,
+                 args.clock, args.answers, strategy, args.seed, args.checkpoint)
+    except KeyboardInterrupt:
+        print("tunesmith: stopped the jam", file=sys.stderr)
+    return 0
 # -- end of the live MIDI commands --
 
 

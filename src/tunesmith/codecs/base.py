@@ -68,6 +68,11 @@ class Codec:
         control tokens put the style tag's token here."""
         return [0]
 
+    def carried(self, tokens: list[int]) -> list[int]:
+        """The tokens of a primer that a continuation left without it still needs to decode as
+        it was generated (a key token); none by default."""
+        return []
+
     def boundary_tokens(self) -> list[int]:
         """Tokens after which word-boundary sampling draws at random (it is greedy elsewhere)."""
         return []

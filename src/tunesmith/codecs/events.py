@@ -179,6 +179,10 @@ class PitchedGridCodec(GridCodec):
         notes["pitch"][~notes["is_drum"]] -= shift
         return [self.music_event_count + shift % KEYS] + self.encode_music(piece.with_notes(notes))
 
+    def carried(self, tokens: list[int]) -> list[int]:
+        """A primer's first key token: a continuation of the primer is in the primer's key."""
+        return [token for token in tokens if self.music_event_count <= token < self.event_count][:1]
+
     def decode_events(self, events: list[int]) -> Piece:
         """The music events' piece, moved into the key of its first key token. A piece that follows
         (a generation that ended one tune and began another) stays in that key, in the octave

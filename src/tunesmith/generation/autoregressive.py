@@ -121,11 +121,14 @@ def beam_search(model: torch.nn.Module, primer: list[int], num_outputs: int, bea
 
 # -- sampling a run (the `tunesmith sample` verb) ------------------------------------------------
 
-def sample(loaded: Any, request: SampleRequest, echo: Callable[[str], None] | None = None) -> Samples:
+def sample(loaded: Any, request: SampleRequest, echo: Callable[[str], None] | None = None,
+           follow: Callable[[list[int]], None] | None = None) -> Samples:
     """Generate what `request` asks of a loaded run (see api.open_model). Outputs go to files at
     `request.out` (a file or a folder, see media.files.output_paths), except text with no `out`,
     which comes back in the result; with `echo`, a single text output also goes to it as it is
-    made. Audio is written block by block as it is generated, so its items are not kept."""
+    made; with `follow`, a single output's tokens so far (its prefix first; one list that grows)
+    go to it after every step, for a player that decodes them as they come (live MIDI). Audio is
+    written block by block as it is generated, so its items are not kept."""
     request.check()
     for value, what in ((request.similar_to, "phrases similar to a file"), (request.bars, "a length in bars")):
         if value:
@@ -160,13 +163,23 @@ def sample(loaded: Any, request: SampleRequest, echo: Callable[[str], None] | No
     streamed = echo is not None and to_caller and num_outputs == 1 and not request.beam
     if streamed:
         echo(domain.finish(codec, prefix, options))
+    following = follow is not None and num_outputs == 1 and not request.beam
+    so_far = list(prefix)
+
+    def heard(tokens: list[int]) -> None:  # the single output's new token, each step
+        if streamed:
+            echo(codec.decode(tokens))
+        if following:
+            so_far.extend(tokens)
+            follow(so_far)
+
     if request.beam:
         sequences = beam_search(model, context, num_outputs, request.beam, strategy, request.seed, max_tokens,
                                 weights, target, condition)
     else:
         collected = Collect(num_outputs)
         generate_until(model, context, num_outputs, strategy, request.seed, max_tokens, weights, target, collected,
-                       unit, scale, condition, (lambda tokens: echo(codec.decode(tokens))) if streamed else None)
+                       unit, scale, condition, heard if streamed or following else None)
         sequences = collected.rows
     items = [domain.finish(codec, prefix + tokens, options) for tokens in sequences]
     written = []
@@ -261,6 +274,7 @@ class Autoregressive:
     """The generator of next-token models: `sample` serves a request, `preview` makes the
     trainer's sample at each checkpoint, `unprimed` the material `eval` compares."""
 
+    continues = True  # it continues a primer token by token (live MIDI answers and follows it)
     sample = staticmethod(sample)
     preview = staticmethod(make_preview)
     unprimed = staticmethod(unprimed)

@@ -108,7 +108,7 @@ class MidiDomain:
         if len(tokens) <= len(start):
             raise UserError(f"primer {options.primer} has no notes this model can use "
                             f"(a {codec.name} model); give another file or leave the primer out")
-        return tokens, (tokens if options.primer_in_output else start)
+        return tokens, (tokens if options.primer_in_output else start + codec.carried(tokens))
 
     def condition(self, codec: Codec, options: SampleOptions) -> int | None:
         """None: a MIDI model is conditioned on its style token, in the context."""

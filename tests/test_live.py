@@ -1,0 +1,204 @@
+"""Live MIDI on a JACK server with a dummy sound card: listing ports, playing a file on time to a
+port looped back to an input, a bad port or no backend in one line, `sample --play`, and `jam`
+answering a call within a bar."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import mido
+import pytest
+
+from conftest import TUNESMITH, run_cli, run_command
+from tunesmith import api, live
+from tunesmith.notes import Piece, make_notes, read_midi
+
+
+def jack_answers(server: str) -> bool:
+    """Whether a JACK server of that name accepts clients."""
+    if not shutil.which("jack_lsp"):
+        return False
+    env = {**os.environ, "JACK_DEFAULT_SERVER": server, "JACK_NO_START_SERVER": "1"}
+    return subprocess.run(["jack_lsp"], env=env, capture_output=True, timeout=10).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def jack_server():
+    """A JACK server for the session: the one $JACK_DEFAULT_SERVER names if it runs (CI starts
+    one), else our own, stopped at the end. Tests and the commands they start use it."""
+    named = os.environ.get("JACK_DEFAULT_SERVER")
+    saved = {key: os.environ.get(key) for key in ("JACK_DEFAULT_SERVER", live.API_VARIABLE)}
+    os.environ[live.API_VARIABLE] = "jack"
+    server = None
+    if not (named and jack_answers(named)):
+        if not shutil.which("jackd") or not shutil.which("jack_lsp"):
+            pytest.skip("jackd is not installed (apt-get install jackd2): live MIDI is tested on a JACK server")
+        named = f"tunesmith-test-{os.getpid()}"
+        server = subprocess.Popen(["jackd", "--no-realtime", "--name", named, "-d", "dummy", "-r", "48000",
+                                   "-p", "256"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.environ["JACK_DEFAULT_SERVER"] = named
+        deadline = time.monotonic() + 10
+        while not jack_answers(named):
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.skip(f"jackd could not start a dummy server {named}")
+            time.sleep(0.1)
+    yield named
+    if server is not None:
+        server.terminate()
+        server.wait(timeout=10)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+class Listener:
+    """A virtual input port that keeps what arrives, with its arrival time."""
+
+    def __init__(self, name: str):
+        self.heard: list[tuple[float, mido.Message]] = []
+        self.port = live.open_port("input", virtual=name,
+                                   callback=lambda m: self.heard.append((time.perf_counter(), m)))
+
+    def notes(self) -> list[tuple[float, mido.Message]]:
+        return [(when, m) for when, m in self.heard if m.type in ("note_on", "note_off")]
+
+    def close(self) -> None:
+        self.port.close()
+
+
+@pytest.fixture
+def listener(jack_server, request):
+    heard = Listener(f"ts-{request.node.name[5:25]}")
+    yield heard
+    heard.close()
+
+
+def tune_with_a_tempo_change(path: Path) -> list[float]:
+    """A MIDI file of 12 notes whose tempo doubles halfway; returns each message's time in seconds."""
+    midi = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    midi.tracks.append(track)
+    track.append(mido.MetaMessage("set_tempo", tempo=500000))  # 120 qpm: a quarter note is 0.5 s
+    times, now = [], 0.0
+    for k in range(12):
+        if k == 6:
+            track.append(mido.MetaMessage("set_tempo", tempo=250000))  # 240 qpm
+        per_tick = (0.5 if k < 6 else 0.25) / 480
+        track.append(mido.Message("note_on", note=60 + k, velocity=90, time=0))
+        track.append(mido.Message("note_off", note=60 + k, time=180))
+        track.append(mido.Message("control_change", control=1, value=k, time=60))  # a rest of an eighth's share
+        times += [now, now + 180 * per_tick, now + 240 * per_tick]
+        now += 240 * per_tick
+    midi.save(path)
+    return times
+
+
+def test_ports_lists_a_virtual_port(listener, capsys):
+    code, out, err = run_cli(capsys, "ports")
+    assert code == 0, err
+    assert "MIDI inputs" in out and "MIDI outputs" in out and listener.port.name in out
+
+
+def test_play_sends_every_message_on_time(listener, tmp_path, capsys):
+    path = tmp_path / "tune.mid"
+    expected = tune_with_a_tempo_change(path)
+    code, out, err = run_cli(capsys, "play", str(path), "--port", listener.port.name.upper())  # a part, any case
+    assert code == 0, err
+    assert "played tune.mid (12 notes" in out
+    arrived = [(when, m) for when, m in listener.heard if not (m.type == "control_change" and m.control == 123)]
+    assert [m.type for _, m in arrived] == ["note_on", "note_off", "control_change"] * 12
+    first = arrived[0][0]
+    errors = [abs((when - first) - seconds) * 1000 for (when, _), seconds in zip(arrived, expected)]
+    assert statistics.median(errors) < 10 and max(errors) < 30, " ".join(str(round(e)) for e in errors)
+
+
+def test_play_on_a_virtual_port_once_enter_is_pressed(jack_server, tmp_path):
+    path = tmp_path / "tune.mid"
+    tune_with_a_tempo_change(path)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = subprocess.Popen([*TUNESMITH, "play", str(path), "--virtual", "ts-virtual-out"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert "connect a synth or DAW" in command.stderr.readline()
+        heard = []
+        port = live.open_port("input", "ts-virtual-out", callback=heard.append)
+        command.communicate("\n", timeout=30)
+        port.close()
+    finally:
+        command.kill()
+    assert command.returncode == 0
+    assert sum(m.type == "note_on" for m in heard) == 12
+
+
+def test_a_port_that_does_not_exist_is_one_line(jack_server, tmp_path):
+    path = tmp_path / "tune.mid"
+    tune_with_a_tempo_change(path)
+    done = run_command(*TUNESMITH, "play", str(path), "--port", "no-such-synth", timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1 and "no MIDI output port 'no-such-synth'" in done.stderr
+
+
+def test_no_backend_is_one_clear_line(jack_server):
+    env = {**os.environ, "JACK_DEFAULT_SERVER": f"tunesmith-none-{os.getpid()}", live.API_VARIABLE: "jack"}
+    done = subprocess.run([*TUNESMITH, "ports"], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "no JACK server" in done.stderr and "jackd -d dummy" in done.stderr
+
+
+def test_sample_plays_the_notes_it_makes(listener, tmp_path, capsys):
+    out = tmp_path / "tune.mid"
+    code, _, err = run_cli(capsys, "sample", "melody-folk", "--length", "32", "--bpm", "480", "--seed", "3",
+                           "--out", str(out), "--play", listener.port.name)
+    assert code == 0, err
+    written = read_midi(out)
+    played = [m.note for _, m in listener.notes() if m.type == "note_on" and m.velocity]
+    assert len(written) and played == written.notes["pitch"].tolist()
+
+
+def test_jam_answers_a_call_within_a_bar(listener, jack_server):
+    call = live.open_port("output", virtual="ts-call")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    jam = subprocess.Popen([*TUNESMITH, "jam", "melody-folk", "--in", "ts-call", "--out", listener.port.name,
+                            "--bars", "1", "--answers", "1", "--seed", "1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        ready = jam.stderr.readline()
+        assert "listening on" in ready, ready + jam.stderr.read()
+        for pitch in (67, 69, 71, 72, 74, 72):  # eighth notes at 120 qpm
+            call.send(mido.Message("note_on", note=pitch, velocity=90))
+            time.sleep(0.2)
+            call.send(mido.Message("note_off", note=pitch))
+            time.sleep(0.05)
+        call_ended = time.perf_counter()
+        _, err = jam.communicate(timeout=60)
+    finally:
+        jam.kill()
+        call.close()
+    assert jam.returncode == 0, err
+    assert err.count("\n") == 1 and "answered a 6-note call with 1 bar" in err, err
+    answer = listener.notes()
+    starts = [when for when, m in answer if m.type == "note_on" and m.velocity]
+    assert starts and starts[0] - call_ended < 2.0  # within a bar at 120 qpm
+    assert answer[-1][0] - starts[0] <= 2.0 + 0.05  # the answer fits its one bar
+
+
+def test_jam_refuses_a_run_that_cannot_continue_midi(capsys):
+    code, _, err = run_cli(capsys, "jam", "music-vae-folk", "--in", "keys", "--out", "synth")
+    assert code == 1 and err.count("\n") == 1
+    assert "music-vae-folk is a music-vae run, which cannot continue" in err
+
+
+def test_continue_midi_answers_after_the_call_and_says_nothing(capsys):
+    opened = api.open_model("melody-folk")
+    call = Piece(make_notes([(k / 2, k / 2 + 0.5, pitch) for k, pitch in enumerate((62, 64, 66, 67, 69, 73, 74))]))
+    answer = api.continue_midi(opened, call, 8, seed=2)
+    assert len(answer) and answer.qpm == call.qpm
+    assert answer.notes["start"].min() >= 0 and answer.notes["end"].max() <= 8
+    assert capsys.readouterr() == ("", "")  # no temporary file reported, no progress bar
