@@ -115,6 +115,22 @@ def test_generate_text_and_continue_a_phrase(client):
     assert len(continued["results"][0]["notes"]["notes"]) > api.midi_notes(PRIMERS / "folk.mid")["notes"].__len__()
 
 
+def test_results_are_listed_again_when_the_studio_restarts(tmp_path, studio_folder):
+    with TestClient(make_app(tmp_path / "runs", studio_folder)) as client:
+        made = finished(client, client.post("/api/generate", json={"model": "char-rnn-lyrics", "length": 30,
+                                                                   "seed": 4}).json())
+        cancelled = client.post("/api/generate", json={"model": "samplernn-chorales", "seconds": 60}).json()
+        client.post(f"/api/jobs/{cancelled['id']}/cancel")
+        assert finished(client, cancelled)["state"] == "cancelled"
+    (studio_folder / "results" / "damaged").mkdir()
+    (studio_folder / "results" / "damaged" / "job.json").write_text("{not json")
+    with TestClient(make_app(tmp_path / "runs", studio_folder)) as client:
+        state = client.get("/api/state").json()
+        assert [r["id"] for r in state["results"]] == [r["id"] for r in made["results"]]  # not the cancelled one
+        assert client.get(f"/api/files/{made['results'][0]['id']}").text == made["results"][0]["text"]
+        assert client.get(f"/api/jobs/{made['id']}").json()["state"] == "done"
+
+
 def test_interpolate_and_render_through_a_program_and_a_neural_instrument(client):
     between = finished(client, client.post("/api/interpolate", json={"model": "music-vae-folk", "first": "p-jig-a",
                                                                      "last": "p-jig-b", "steps": 3}).json())

@@ -34,6 +34,7 @@ EVENTS_EVERY = 0.1  # seconds between looks at a job for the event stream
 # nothing the page loads may come from another host
 CONTENT_POLICY = ("default-src 'self'; img-src 'self' data:; media-src 'self' blob:; connect-src 'self'; "
                   "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+KEPT = "job.json"  # in a finished job's folder: its title, results and files, read again when the studio restarts
 SIGNATURES = ((b"MThd", ".mid"), (b"RIFF", ".wav"), (b"fLaC", ".flac"), (b"OggS", ".ogg"), (b"ID3", ".mp3"),
               (b"\xff\xfb", ".mp3"), (b"\xff\xf3", ".mp3"), (b"\xff\xf2", ".mp3"), (b"\x1aE\xdf\xa3", ".webm"),
               (b"FORM", ".aiff"))
@@ -111,6 +112,7 @@ class Studio:
         self.files: dict[str, tuple[Path, Job, str]] = {}  # a result file's id -> path, job, download name
         self.described: dict[tuple[str, int], dict[str, Any]] = {}  # api.describe_model by (run, config's mtime)
         self.runner = JobRunner()
+        self.restore()
         for path in sorted(PRIMERS.glob("*.mid")):
             self.sources[f"p-{path.stem}"] = {"name": f"{path.name} (bundled)", "stem": path.stem, "kind": "midi",
                                               "path": path}
@@ -220,7 +222,38 @@ class Studio:
     # -- jobs and their results --
 
     def submit(self, title: str, work) -> dict[str, Any]:
-        return self.runner.submit(Job(title, self.results, work)).to_dict()
+        def work_and_keep(job: Job) -> list[dict[str, Any]]:
+            results = work(job)
+            self.keep(job, results)
+            return results
+
+        return self.runner.submit(Job(title, self.results, work_and_keep)).to_dict()
+
+    def keep(self, job: Job, results: list[dict[str, Any]]) -> None:
+        """Write what the page shows of a finished job beside its files, for the studio's next start."""
+        from tunesmith.media.files import write_atomic
+
+        files = {key: [path.name, download] for key, (path, owner, download) in self.files.items() if owner is job}
+        kept = {"title": job.title, "results": results, "files": files}
+        write_atomic(job.folder / KEPT, json.dumps(kept).encode("utf-8"))
+
+    def restore(self) -> None:
+        """The jobs finished before the studio last stopped, oldest first, with their files; a job
+        whose record is damaged is left out with a warning."""
+        from tunesmith.errors import warn
+
+        kept = sorted(self.results.glob(f"*/{KEPT}"), key=lambda path: path.stat().st_mtime)
+        for record in kept:
+            try:
+                found = json.loads(record.read_text(encoding="utf-8"))
+                job = Job(found["title"], self.results, lambda job: [])
+                job.id, job.folder, job.state, job.results = record.parent.name, record.parent, "done", found["results"]
+                for key, (name, download) in found["files"].items():
+                    self.files[key] = (record.parent / Path(name).name, job, download)
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                warn(f"skipped the studio's earlier results in {record.parent} ({err})")
+                continue
+            self.runner.jobs[job.id] = job
 
     def job(self, job_id: str) -> Job:
         job = self.runner.jobs.get(job_id)
