@@ -96,6 +96,7 @@ bench: install
 	$(BIN)/python benchmarks/transcription.py
 	$(BIN)/python benchmarks/pipeline.py
 	$(BIN)/python benchmarks/ambient.py
+	$(BIN)/python benchmarks/live_midi.py
 	@if [ -n "$(NANOGPT)" ] && [ -n "$(TEXT)" ]; then \
 		$(BIN)/python benchmarks/text_vs_nanogpt.py --text "$(TEXT)" --nanogpt "$(NANOGPT)" --minutes 5; \
 	else echo "text_vs_nanogpt skipped: give TEXT=a-1MB-text.txt NANOGPT=a-nanoGPT-checkout"; fi
