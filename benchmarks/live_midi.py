@@ -39,7 +39,7 @@ def start_jack() -> subprocess.Popen | None:
     if named and jack_runs(named):
         return None
     named = os.environ["JACK_DEFAULT_SERVER"] = f"tunesmith-bench-{os.getpid()}"
-    server = subprocess.Popen(["jackd", "--no-realtime", "--name", named, "-d", "dummy", "-r", "48000", "-p", "256"],
+    server = subprocess.Popen(["jackd", "--no-realtime", "--sync", "--name", named, "-d", "dummy", "-r", "48000", "-p", "256"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while not jack_runs(named):
         time.sleep(0.1)

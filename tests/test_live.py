@@ -39,7 +39,7 @@ def jack_server():
         if not shutil.which("jackd") or not shutil.which("jack_lsp"):
             pytest.skip("jackd is not installed (apt-get install jackd2): live MIDI is tested on a JACK server")
         named = f"tunesmith-test-{os.getpid()}"
-        server = subprocess.Popen(["jackd", "--no-realtime", "--name", named, "-d", "dummy", "-r", "48000",
+        server = subprocess.Popen(["jackd", "--no-realtime", "--sync", "--name", named, "-d", "dummy", "-r", "48000",
                                    "-p", "256"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.environ["JACK_DEFAULT_SERVER"] = named
         deadline = time.monotonic() + 10
@@ -113,7 +113,7 @@ def test_play_sends_every_message_on_time(listener, tmp_path, capsys):
     assert code == 0, err
     assert "played tune.mid (12 notes" in out
     arrived = [(when, m) for when, m in listener.heard if not (m.type == "control_change" and m.control == 123)]
-    assert [m.type for _, m in arrived] == ["note_on", "note_off", "control_change"] * 12
+    assert [m.type for _, m in arrived] == ["note_on", "note_off", "control_change"] * 12, arrived
     first = arrived[0][0]
     errors = [abs((when - first) - seconds) * 1000 for (when, _), seconds in zip(arrived, expected)]
     assert statistics.median(errors) < 10 and max(errors) < 30, " ".join(str(round(e)) for e in errors)
@@ -187,6 +187,61 @@ def test_jam_answers_a_call_within_a_bar(listener, jack_server):
     starts = [when for when, m in answer if m.type == "note_on" and m.velocity]
     assert starts and starts[0] - call_ended < 2.0  # within a bar at 120 qpm
     assert answer[-1][0] - starts[0] <= 2.0 + 0.05  # the answer fits its one bar
+
+
+def test_jam_follows_the_tempo_of_incoming_midi_clock(listener, jack_server):
+    """A DAW sends start and clock at 100 qpm: the answer starts on one of its beats and moves on
+    its 16th-note grid (0.15 s), not on the default 120 qpm's (0.125 s)."""
+    import threading
+
+    beat = 0.6
+    call = live.open_port("output", virtual="ts-clocked")
+    stop = threading.Event()
+    started = []
+
+    def clock() -> None:
+        call.send(mido.Message("start"))
+        began = time.perf_counter() + 0.01
+        started.append(began)
+        tick = 0
+        while not stop.is_set():
+            time.sleep(max(0.0, began + tick * beat / 24 - time.perf_counter()))
+            call.send(mido.Message("clock"))
+            tick += 1
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    jam = subprocess.Popen([*TUNESMITH, "jam", "melody-folk", "--in", "ts-clocked", "--out", listener.port.name,
+                            "--bars", "2", "--answers", "1", "--seed", "2", "--follow-clock"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        ready = jam.stderr.readline()
+        assert "listening on" in ready, ready + jam.stderr.read()
+        sender = threading.Thread(target=clock, daemon=True)
+        sender.start()
+        time.sleep(2 * beat)
+        for pitch in (67, 69, 71, 72, 74, 72, 71, 69):  # eighth notes at 100 qpm
+            call.send(mido.Message("note_on", note=pitch, velocity=90))
+            time.sleep(beat / 2 - 0.05)
+            call.send(mido.Message("note_off", note=pitch))
+            time.sleep(0.05)
+        _, err = jam.communicate(timeout=60)
+    finally:
+        stop.set()
+        jam.kill()
+        if started:
+            sender.join(5)  # it sends no more before its port closes
+        call.close()
+    assert jam.returncode == 0, err
+    onsets = [when for when, m in listener.notes() if m.type == "note_on" and m.velocity]
+    assert len(onsets) > 3, err
+    beats_in = (onsets[0] - started[0]) / beat
+    assert abs(beats_in - round(beats_in)) * beat < 0.025  # on a beat of the clock
+
+    def off_grid(step: float) -> float:  # the median distance (s) of the answer's onsets from a grid of `step`
+        gaps = [later - earlier for earlier, later in zip(onsets, onsets[1:])]
+        return statistics.median(abs(gap / step - round(gap / step)) * step for gap in gaps)
+
+    assert off_grid(beat / 4) < 0.006 < off_grid(0.5 / 4), (off_grid(beat / 4), off_grid(0.5 / 4))
 
 
 def test_jam_refuses_a_run_that_cannot_continue_midi(capsys):

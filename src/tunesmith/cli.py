@@ -341,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "pedal)")
     jam.add_argument("--metronome", action="store_true", help="click the beat on channel 10 of the output")
     jam.add_argument("--clock", action="store_true", help="send MIDI clock (24 a beat, start and stop) on the output")
+    jam.add_argument("--follow-clock", action="store_true", help="take the tempo and the beat from MIDI clock "
+                     "arriving on the input (a DAW's or drum machine's), once it comes")
     jam.add_argument("--answers", type=int, metavar="N", help="stop after N answers (default: Ctrl+C)")
     jam.add_argument("--temperature", type=float, default=1.0, help="below 1: safer; above 1: wilder")
     jam.add_argument("--seed", type=int, help="makes the answers repeatable")
@@ -691,7 +693,7 @@ def cmd_jam(args) -> int:
     strategy.check()
     try:
         live.jam(args.run, args.port_in, args.port_out, args.bpm, args.bars, args.pause, args.cc, args.metronome,
-                 args.clock, args.answers, strategy, args.seed, args.checkpoint)
+                 args.clock, args.answers, strategy, args.seed, args.checkpoint, args.follow_clock)
     except KeyboardInterrupt:
         print("tunesmith: stopped the jam", file=sys.stderr)
     return 0

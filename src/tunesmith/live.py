@@ -407,18 +407,48 @@ class Timekeeper:
             self.tick += 1
 
 
+class ClockFollower:
+    """The beat of MIDI clock arriving on the input (a DAW's or a drum machine's): the length of a
+    beat from the clocks of the last bar, and the downbeat of the bar now under way, counted back
+    from its latest beat (the clock after a start, or else the first clock, begins a bar). Counting
+    from the latest beat keeps the error of a measured tempo to one beat's worth."""
+
+    def __init__(self):
+        self.ticks: int | None = None  # clocks since the downbeat; None: the next clock is the downbeat
+        self.times: list[float] = []  # the last clocks' arrival times
+        self.beat: float | None = None
+        self.downbeat: float | None = None
+
+    def hear(self, when: float, message: Any) -> bool:
+        """Take a start or clock message (True), or leave another one (False)."""
+        if message.type == "start":
+            self.ticks, self.times = None, []
+            return True
+        if message.type != "clock":
+            return False
+        self.ticks = 0 if self.ticks is None else self.ticks + 1
+        self.times = (self.times + [when])[-(CLOCKS_PER_BEAT * BEATS_PER_BAR + 1):]
+        if len(self.times) > 1:
+            self.beat = (self.times[-1] - self.times[0]) / (len(self.times) - 1) * CLOCKS_PER_BEAT
+        if self.ticks % CLOCKS_PER_BEAT == 0:  # on a beat
+            beats_into_bar = self.ticks // CLOCKS_PER_BEAT % BEATS_PER_BAR
+            self.downbeat = when - beats_into_bar * (self.beat or 0.0)
+        return True
+
+
 def next_beat(downbeat: float, beat: float, when: float) -> float:
     return downbeat + math.ceil((when - downbeat) / beat) * beat
 
 
 def jam(model: str | Path, port_in: str, port_out: str, bpm: float = 120.0, bars: int = 2, pause: float | None = None,
         cc: int | None = None, metronome: bool = False, clock: bool = False, answers: int | None = None,
-        strategy: Any = None, seed: int | None = None, checkpoint: str = "best") -> int:
+        strategy: Any = None, seed: int | None = None, checkpoint: str = "best", follow_clock: bool = False) -> int:
     """Call and response: listen on `port_in`; when the player has paused for `pause` seconds
     (default half a bar; with `cc`, only when given) or sends control change `cc`, answer on
     `port_out` with `bars` bars continuing the call (api.continue_midi), from the next beat at
-    `bpm`. The beat starts with the metronome or clock, else with the first note played. Stops
-    after `answers` answers (played out), or on Ctrl+C; returns how many were given."""
+    `bpm`. The beat starts with the metronome or clock, else with the first note played; with
+    `follow_clock`, the tempo and the beat are those of MIDI clock arriving on the input, once it
+    comes. Stops after `answers` answers (played out), or on Ctrl+C; returns how many were given."""
     import mido
 
     from tunesmith import api, notes
@@ -427,12 +457,16 @@ def jam(model: str | Path, port_in: str, port_out: str, bpm: float = 120.0, bars
         raise UserError("the tempo, the bars of an answer, the pause and the number of answers must be above 0")
     if cc is not None and not 0 <= cc <= 127:
         raise UserError(f"control change {cc}: give a controller number 0-127")
+    if follow_clock and (clock or metronome):
+        raise UserError("following the input's MIDI clock, the beat is the clock's: give it without sending a clock "
+                        "or a metronome")
     opened = api.open_model(model, checkpoint)
     beat = 60.0 / bpm
     warm_up = notes.Piece(notes.make_notes([(k / 2, k / 2 + 0.5, pitch) for k, pitch in enumerate((60, 62, 64, 65))]),
                           qpm=bpm)
     api.continue_midi(opened, warm_up, BEATS_PER_BAR)  # refuses a run that cannot answer; the first call is slow
-    if pause is None and cc is None:
+    half_a_bar = pause is None and cc is None  # the default pause, which follows a followed clock's tempo
+    if half_a_bar:
         pause = BEATS_PER_BAR / 2 * beat
     heard: queue.Queue = queue.Queue()
     inport = open_port("input", port_in, callback=lambda message: heard.put((time.perf_counter(), message)))
@@ -445,6 +479,7 @@ def jam(model: str | Path, port_in: str, port_out: str, bpm: float = 120.0, bars
     downbeat = time.perf_counter() + LEAD if metronome or clock else None
     keeper = Timekeeper(player, downbeat, beat, metronome, clock) if downbeat is not None else None
     call, given = Call(), 0
+    follower = ClockFollower() if follow_clock else None
     how = " or ".join(([f"pause for {pause:g} s"] if pause is not None else []) + ([f"send control change {cc}"]
                                                                                    if cc is not None else []))
     info(f"listening on {inport.name}, answering on {outport.name} at {bpm:g} bpm: play a call, then {how} "
@@ -459,6 +494,11 @@ def jam(model: str | Path, port_in: str, port_out: str, bpm: float = 120.0, bars
                 when, message = heard.get(timeout=max(0.0, min(0.05, due - now)))
             except queue.Empty:
                 when, message = time.perf_counter(), None
+            if follower is not None and message is not None and follower.hear(when, message):
+                message = None
+                if follower.beat is not None:
+                    downbeat, beat = follower.downbeat, follower.beat
+                    pause = BEATS_PER_BAR / 2 * beat if half_a_bar else pause
             if message is not None:
                 call.hear(when, message)
                 if downbeat is None and call.notes:
