@@ -76,6 +76,7 @@ demo: install
 	$(BIN)/tunesmith render out/demo/folk-melody.mid --instrument gansynth-notes --timbre-path 1,7 --effects room \
 		--out out/demo/gansynth/
 	@echo "== written to out/demo/ (MIDI files open in any DAW; PNGs are piano rolls; WAVs play anywhere) =="
+	@echo "== to play with the models in your browser: $(BIN)/tunesmith studio; with a MIDI keyboard: $(BIN)/tunesmith jam melody-folk --in KEYS --out SYNTH (see $(BIN)/tunesmith ports) =="
 
 test: install
 	$(BIN)/python -m pytest -q
