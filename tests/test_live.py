@@ -162,11 +162,12 @@ def test_sample_plays_the_notes_it_makes(listener, tmp_path, capsys):
     assert len(written) and played == written.notes["pitch"].tolist()
 
 
-def test_jam_answers_a_call_within_a_bar(listener, jack_server):
+@pytest.mark.parametrize("metre, bar_seconds", [("4/4", 2.0), ("3/4", 1.5)])
+def test_jam_answers_a_call_within_a_bar(listener, jack_server, metre, bar_seconds):
     call = live.open_port("output", virtual="ts-call")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     jam = subprocess.Popen([*TUNESMITH, "jam", "melody-folk", "--in", "ts-call", "--out", listener.port.name,
-                            "--bars", "1", "--answers", "1", "--seed", "1"],
+                            "--bars", "1", "--answers", "1", "--seed", "1", "--metre", metre],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         ready = jam.stderr.readline()
@@ -185,8 +186,8 @@ def test_jam_answers_a_call_within_a_bar(listener, jack_server):
     assert err.count("\n") == 1 and "answered a 6-note call with 1 bar" in err, err
     answer = listener.notes()
     starts = [when for when, m in answer if m.type == "note_on" and m.velocity]
-    assert starts and starts[0] - call_ended < 2.0  # within a bar at 120 qpm
-    assert answer[-1][0] - starts[0] <= 2.0 + 0.05  # the answer fits its one bar
+    assert starts and starts[0] - call_ended < bar_seconds  # within a bar at 120 qpm
+    assert answer[-1][0] - starts[0] <= bar_seconds + 0.05  # the answer fits its one bar
 
 
 def test_jam_follows_the_tempo_of_incoming_midi_clock(listener, jack_server):
@@ -257,3 +258,33 @@ def test_continue_midi_answers_after_the_call_and_says_nothing(capsys):
     assert len(answer) and answer.qpm == call.qpm
     assert answer.notes["start"].min() >= 0 and answer.notes["end"].max() <= 8
     assert capsys.readouterr() == ("", "")  # no temporary file reported, no progress bar
+
+
+def test_a_metre_sets_the_bar_the_pulse_and_the_calls_bars():
+    """6/8 at 120 qpm: a bar is 3 quarter notes, the metronome clicks dotted quarters (0.75 s), the
+    first of each bar higher, between 24 clocks a quarter note; a call in 3/4 is read in bars of 3."""
+    assert (live.Metre.parse("6/8").bar, live.Metre.parse("6/8").pulse) == (3.0, 1.5)
+    assert (live.Metre.parse("3/4").bar, live.Metre.parse("3/4").pulse) == (3.0, 1.0)
+    for bad in ("4", "3/5", "0/4", "x/8"):
+        with pytest.raises(live.UserError, match="give beats/unit"):
+            live.Metre.parse(bad)
+
+    class Recorder:
+        def __init__(self):
+            self.sent = []
+
+        def at(self, when, message):
+            self.sent.append((round(when, 6), message))
+
+    player = Recorder()
+    live.Timekeeper(player, 0.0, 0.5, metronome=True, clock=True, metre=live.Metre(6, 8)).keep(3.0)
+    clicks = [(when, m.note) for when, m in player.sent if m.type == "note_on"]
+    assert clicks == [(0.0, 76), (0.75, 77), (1.5, 76), (2.25, 77), (3.0, 76)]
+    assert sum(m.type == "clock" for _, m in player.sent) == 24 * 6 + 1 and player.sent[0][1].type == "start"
+
+    call = live.Call()
+    for pitch, on in ((60, 3.6), (62, 4.1)):  # beat 0 at time 0, a beat 0.5 s: the call begins in the third bar of 3/4
+        call.hear(on, mido.Message("note_on", note=pitch, velocity=80))
+        call.hear(on + 0.4, mido.Message("note_off", note=pitch))
+    piece = call.piece(0.0, 0.5, 5.0, live.Metre(3, 4))
+    assert piece.time_signature == (3, 4) and piece.notes["start"].tolist() == pytest.approx([1.2, 2.2])

@@ -334,7 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     jam.add_argument("--in", dest="port_in", required=True, metavar="PORT", help="the input port you play into")
     jam.add_argument("--out", dest="port_out", required=True, metavar="PORT", help="the output port answers go to")
     jam.add_argument("--bpm", type=float, default=120.0, help="tempo in quarter notes a minute (default 120)")
-    jam.add_argument("--bars", type=int, default=2, help="bars of 4/4 in each answer (default 2)")
+    jam.add_argument("--bars", type=int, default=2, help="bars in each answer (default 2)")
+    jam.add_argument("--metre", default="4/4", metavar="N/D", help="the metre of the bars: 4/4 (default), 3/4, 6/8 "
+                     "...; the metronome clicks dotted quarters in 6/8, 9/8 and 12/8")
     jam.add_argument("--pause", type=float, metavar="SECONDS", help="answer after this much silence (default: half "
                      "a bar; with --cc, only if given)")
     jam.add_argument("--cc", type=int, metavar="N", help="answer when control change N comes (e.g. 64, the sustain "
@@ -693,7 +695,8 @@ def cmd_jam(args) -> int:
     strategy.check()
     try:
         live.jam(args.run, args.port_in, args.port_out, args.bpm, args.bars, args.pause, args.cc, args.metronome,
-                 args.clock, args.answers, strategy, args.seed, args.checkpoint, args.follow_clock)
+                 args.clock, args.answers, strategy, args.seed, args.checkpoint, args.follow_clock,
+                 live.Metre.parse(args.metre))
     except KeyboardInterrupt:
         print("tunesmith: stopped the jam", file=sys.stderr)
     return 0

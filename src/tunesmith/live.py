@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,6 @@ DRUM_CHANNEL = 9  # MIDI channel 10
 ALL_NOTES_OFF = 123  # the control change
 CLICKS = (76, 77)  # General MIDI high and low wood block: the metronome's first beat of a bar, the others
 CLOCKS_PER_BEAT = 24
-BEATS_PER_BAR = 4  # jam counts in 4/4
 
 
 # -- ports ---------------------------------------------------------------------------------------
@@ -347,6 +347,31 @@ def play_samples(model: str | Path, request: Any, port: str | None = None, virtu
 
 # -- call and response ---------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Metre:
+    """A jam's bar, `beats` over `unit` (4/4, 3/4, 6/8 ...), measured in quarter notes, the beat of
+    `--bpm` and of MIDI clock. The metronome's pulse is a dotted quarter in compound metres (6/8,
+    9/8, 12/8), else the unit; an answer starts on a pulse."""
+
+    beats: int = 4
+    unit: int = 4
+
+    @classmethod
+    def parse(cls, text: str) -> Metre:
+        top, _, bottom = text.partition("/")
+        if not (top.isdigit() and bottom in ("2", "4", "8", "16") and 1 <= int(top) <= 32):
+            raise UserError(f"metre {text!r}: give beats/unit, e.g. 4/4, 3/4 or 6/8")
+        return cls(int(top), int(bottom))
+
+    @property
+    def bar(self) -> float:
+        return self.beats * 4 / self.unit
+
+    @property
+    def pulse(self) -> float:
+        return 1.5 if self.unit == 8 and self.beats % 3 == 0 else 4 / self.unit
+
+
 class Call:
     """What the player plays, as it comes: notes with their times (perf_counter seconds)."""
 
@@ -369,26 +394,29 @@ class Call:
         """Whether the player has paused for `pause` seconds after a call, at `when`."""
         return bool(self.notes) and not self.held and pause is not None and when >= self.last_off + pause
 
-    def piece(self, downbeat: float, beat: float, ended: float) -> Any:
-        """The call as a Piece at the jam's tempo, in beats from the start of the bar it began in
-        (notes still held end at `ended`)."""
+    def piece(self, downbeat: float, beat: float, ended: float, metre: Metre) -> Any:
+        """The call as a Piece at the jam's tempo and metre, in beats from the start of the bar it
+        began in (notes still held end at `ended`)."""
         from tunesmith.notes import Piece, make_notes
 
         rows = [((on - downbeat) / beat, ((ended if off is None else off) - downbeat) / beat, pitch, velocity)
                 for on, off, pitch, velocity in self.notes]
-        bar = math.floor(min(row[0] for row in rows) / BEATS_PER_BAR) * BEATS_PER_BAR
+        bar = math.floor(min(row[0] for row in rows) / metre.bar) * metre.bar
         return Piece(make_notes([(start - bar, max(end - bar, start - bar + 1 / 64), pitch, velocity)
-                                 for start, end, pitch, velocity in rows]), qpm=60.0 / beat)
+                                 for start, end, pitch, velocity in rows]), qpm=60.0 / beat,
+                     time_signature=(metre.beats, metre.unit))
 
 
 class Timekeeper:
-    """The jam's beat on the output, scheduled a little ahead: metronome clicks (channel 10, the
-    first beat of a bar higher) and MIDI clock (a start, then 24 clocks a beat)."""
+    """The jam's beat on the output, scheduled a little ahead: metronome clicks on the metre's
+    pulse (channel 10, the first of a bar higher) and MIDI clock (a start, then 24 clocks a quarter note)."""
 
-    def __init__(self, player: Player, downbeat: float, beat: float, metronome: bool, clock: bool):
+    def __init__(self, player: Player, downbeat: float, beat: float, metronome: bool, clock: bool,
+                 metre: Metre = Metre()):
         import mido
 
         self.player, self.downbeat, self.beat, self.metronome, self.clock = player, downbeat, beat, metronome, clock
+        self.pulse_ticks, self.bar_ticks = round(CLOCKS_PER_BEAT * metre.pulse), round(CLOCKS_PER_BEAT * metre.bar)
         self.tick = 0
         if clock:
             player.at(downbeat, mido.Message("start"))
@@ -399,8 +427,8 @@ class Timekeeper:
         while (when := self.downbeat + self.tick * self.beat / CLOCKS_PER_BEAT) <= until:
             if self.clock:
                 self.player.at(when, mido.Message("clock"))
-            if self.metronome and self.tick % CLOCKS_PER_BEAT == 0:
-                first = self.tick % (CLOCKS_PER_BEAT * BEATS_PER_BAR) == 0
+            if self.metronome and self.tick % self.bar_ticks % self.pulse_ticks == 0:
+                first = self.tick % self.bar_ticks == 0
                 pitch, velocity = (CLICKS[0], 110) if first else (CLICKS[1], 80)
                 self.player.at(when, mido.Message("note_on", channel=DRUM_CHANNEL, note=pitch, velocity=velocity))
                 self.player.at(when + self.beat / 8, mido.Message("note_off", channel=DRUM_CHANNEL, note=pitch))
@@ -413,7 +441,8 @@ class ClockFollower:
     from its latest beat (the clock after a start, or else the first clock, begins a bar). Counting
     from the latest beat keeps the error of a measured tempo to one beat's worth."""
 
-    def __init__(self):
+    def __init__(self, metre: Metre = Metre()):
+        self.bar_ticks = round(CLOCKS_PER_BEAT * metre.bar)
         self.ticks: int | None = None  # clocks since the downbeat; None: the next clock is the downbeat
         self.times: list[float] = []  # the last clocks' arrival times
         self.beat: float | None = None
@@ -427,12 +456,12 @@ class ClockFollower:
         if message.type != "clock":
             return False
         self.ticks = 0 if self.ticks is None else self.ticks + 1
-        self.times = (self.times + [when])[-(CLOCKS_PER_BEAT * BEATS_PER_BAR + 1):]
+        self.times = (self.times + [when])[-(self.bar_ticks + 1):]
         if len(self.times) > 1:
             self.beat = (self.times[-1] - self.times[0]) / (len(self.times) - 1) * CLOCKS_PER_BEAT
         if self.ticks % CLOCKS_PER_BEAT == 0:  # on a beat
-            beats_into_bar = self.ticks // CLOCKS_PER_BEAT % BEATS_PER_BAR
-            self.downbeat = when - beats_into_bar * (self.beat or 0.0)
+            into_bar = self.ticks % self.bar_ticks / CLOCKS_PER_BEAT  # quarter notes
+            self.downbeat = when - into_bar * (self.beat or 0.0)
         return True
 
 
@@ -442,11 +471,12 @@ def next_beat(downbeat: float, beat: float, when: float) -> float:
 
 def jam(model: str | Path, port_in: str, port_out: str, bpm: float = 120.0, bars: int = 2, pause: float | None = None,
         cc: int | None = None, metronome: bool = False, clock: bool = False, answers: int | None = None,
-        strategy: Any = None, seed: int | None = None, checkpoint: str = "best", follow_clock: bool = False) -> int:
+        strategy: Any = None, seed: int | None = None, checkpoint: str = "best", follow_clock: bool = False,
+        metre: Metre = Metre()) -> int:
     """Call and response: listen on `port_in`; when the player has paused for `pause` seconds
     (default half a bar; with `cc`, only when given) or sends control change `cc`, answer on
-    `port_out` with `bars` bars continuing the call (api.continue_midi), from the next beat at
-    `bpm`. The beat starts with the metronome or clock, else with the first note played; with
+    `port_out` with `bars` bars of `metre` continuing the call (api.continue_midi), from the
+    next pulse at `bpm` quarter notes a minute. The beat starts with the metronome or clock, else with the first note played; with
     `follow_clock`, the tempo and the beat are those of MIDI clock arriving on the input, once it
     comes. Stops after `answers` answers (played out), or on Ctrl+C; returns how many were given."""
     import mido
@@ -464,10 +494,10 @@ def jam(model: str | Path, port_in: str, port_out: str, bpm: float = 120.0, bars
     beat = 60.0 / bpm
     warm_up = notes.Piece(notes.make_notes([(k / 2, k / 2 + 0.5, pitch) for k, pitch in enumerate((60, 62, 64, 65))]),
                           qpm=bpm)
-    api.continue_midi(opened, warm_up, BEATS_PER_BAR)  # refuses a run that cannot answer; the first call is slow
+    api.continue_midi(opened, warm_up, metre.bar)  # refuses a run that cannot answer; the first call is slow
     half_a_bar = pause is None and cc is None  # the default pause, which follows a followed clock's tempo
     if half_a_bar:
-        pause = BEATS_PER_BAR / 2 * beat
+        pause = metre.bar / 2 * beat
     heard: queue.Queue = queue.Queue()
     inport = open_port("input", port_in, callback=lambda message: heard.put((time.perf_counter(), message)))
     try:
@@ -477,9 +507,9 @@ def jam(model: str | Path, port_in: str, port_out: str, bpm: float = 120.0, bars
         raise
     player = Player(outport)
     downbeat = time.perf_counter() + LEAD if metronome or clock else None
-    keeper = Timekeeper(player, downbeat, beat, metronome, clock) if downbeat is not None else None
+    keeper = Timekeeper(player, downbeat, beat, metronome, clock, metre) if downbeat is not None else None
     call, given = Call(), 0
-    follower = ClockFollower() if follow_clock else None
+    follower = ClockFollower(metre) if follow_clock else None
     how = " or ".join(([f"pause for {pause:g} s"] if pause is not None else []) + ([f"send control change {cc}"]
                                                                                    if cc is not None else []))
     info(f"listening on {inport.name}, answering on {outport.name} at {bpm:g} bpm: play a call, then {how} "
@@ -498,7 +528,7 @@ def jam(model: str | Path, port_in: str, port_out: str, bpm: float = 120.0, bars
                 message = None
                 if follower.beat is not None:
                     downbeat, beat = follower.downbeat, follower.beat
-                    pause = BEATS_PER_BAR / 2 * beat if half_a_bar else pause
+                    pause = metre.bar / 2 * beat if half_a_bar else pause
             if message is not None:
                 call.hear(when, message)
                 if downbeat is None and call.notes:
@@ -509,17 +539,17 @@ def jam(model: str | Path, port_in: str, port_out: str, bpm: float = 120.0, bars
             count = len(call.notes)
             began = time.perf_counter()
             try:
-                answer = api.continue_midi(opened, call.piece(downbeat, beat, when), (bars + 1) * BEATS_PER_BAR,
+                answer = api.continue_midi(opened, call.piece(downbeat, beat, when, metre), (bars + 1) * metre.bar,
                                            strategy, None if seed is None else seed + given)
             except UserError as err:
                 warn(f"no answer to a {count}-note call: {err}")
                 call = Call()
                 continue
             call = Call()
-            if len(answer):  # the answer's first note on the beat
-                answer = notes.trim(notes.shift(answer, -float(answer.notes["start"].min())), 0, bars * BEATS_PER_BAR)
+            if len(answer):  # the answer's first note on the pulse
+                answer = notes.trim(notes.shift(answer, -float(answer.notes["start"].min())), 0, bars * metre.bar)
             made = time.perf_counter() - began
-            player.play(answer, next_beat(downbeat, beat, time.perf_counter() + 0.005))
+            player.play(answer, next_beat(downbeat, beat * metre.pulse, time.perf_counter() + 0.005))
             given += 1
             info(f"answered a {count}-note call with {bars} bar{'s' if bars != 1 else ''}, {len(answer)} notes, "
                  f"in {made * 1000:.0f} ms")
