@@ -162,16 +162,25 @@ def test_sample_plays_the_notes_it_makes(listener, tmp_path, capsys):
     assert len(written) and played == written.notes["pitch"].tolist()
 
 
-@pytest.mark.parametrize("metre, bar_seconds", [("4/4", 2.0), ("3/4", 1.5)])
-def test_jam_answers_a_call_within_a_bar(listener, jack_server, metre, bar_seconds):
-    call = live.open_port("output", virtual="ts-call")
+@pytest.mark.parametrize("metre, bar_seconds, virtual", [("4/4", 2.0, False), ("3/4", 1.5, True)])
+def test_jam_answers_a_call_within_a_bar(listener, jack_server, metre, bar_seconds, virtual):
+    """A call of six eighth notes at 120 qpm is answered within a bar, by a bar; in 3/4 on the
+    virtual ports jam opens itself (a DAW's way in), in 4/4 on ports that exist."""
+    if virtual:
+        ports, call = ["--virtual-in", "ts-jam-in", "--virtual-out", "ts-jam-out"], None
+    else:
+        ports, call = ["--in", "ts-call", "--out", listener.port.name], live.open_port("output", virtual="ts-call")
+    heard, answers_port = [], None
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    jam = subprocess.Popen([*TUNESMITH, "jam", "melody-folk", "--in", "ts-call", "--out", listener.port.name,
-                            "--bars", "1", "--answers", "1", "--seed", "1", "--metre", metre],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    jam = subprocess.Popen([*TUNESMITH, "jam", "melody-folk", *ports, "--bars", "1", "--answers", "1", "--seed", "1",
+                            "--metre", metre], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         ready = jam.stderr.readline()
         assert "listening on" in ready, ready + jam.stderr.read()
+        if virtual:  # connect to jam's own ports
+            call = live.open_port("output", "ts-jam-in")
+            answers_port = live.open_port("input", "ts-jam-out",
+                                          callback=lambda m: heard.append((time.perf_counter(), m)))
         for pitch in (67, 69, 71, 72, 74, 72):  # eighth notes at 120 qpm
             call.send(mido.Message("note_on", note=pitch, velocity=90))
             time.sleep(0.2)
@@ -181,10 +190,12 @@ def test_jam_answers_a_call_within_a_bar(listener, jack_server, metre, bar_secon
         _, err = jam.communicate(timeout=60)
     finally:
         jam.kill()
-        call.close()
+        for port in (call, answers_port):
+            if port is not None:
+                port.close()
     assert jam.returncode == 0, err
     assert err.count("\n") == 1 and "answered a 6-note call with 1 bar" in err, err
-    answer = listener.notes()
+    answer = [(when, m) for when, m in heard if m.type in ("note_on", "note_off")] if virtual else listener.notes()
     starts = [when for when, m in answer if m.type == "note_on" and m.velocity]
     assert starts and starts[0] - call_ended < bar_seconds  # within a bar at 120 qpm
     assert answer[-1][0] - starts[0] <= bar_seconds + 0.05  # the answer fits its one bar

@@ -331,8 +331,14 @@ def build_parser() -> argparse.ArgumentParser:
                "next beat.\n" + backend_note, formatter_class=argparse.RawDescriptionHelpFormatter)
     jam.add_argument("run", metavar="RUN", help="a run that continues MIDI (an autoregressive MIDI recipe), or a "
                      "bundled model name")
-    jam.add_argument("--in", dest="port_in", required=True, metavar="PORT", help="the input port you play into")
-    jam.add_argument("--out", dest="port_out", required=True, metavar="PORT", help="the output port answers go to")
+    heard_on = jam.add_mutually_exclusive_group(required=True)
+    heard_on.add_argument("--in", dest="port_in", metavar="PORT", help="the input port you play into")
+    heard_on.add_argument("--virtual-in", metavar="NAME", help="open a virtual input port NAME to play into (from a "
+                          "DAW's track or another program)")
+    answered_on = jam.add_mutually_exclusive_group(required=True)
+    answered_on.add_argument("--out", dest="port_out", metavar="PORT", help="the output port answers go to")
+    answered_on.add_argument("--virtual-out", metavar="NAME", help="open a virtual output port NAME for the answers "
+                             "(a DAW records or plays from it)")
     jam.add_argument("--bpm", type=float, default=120.0, help="tempo in quarter notes a minute (default 120)")
     jam.add_argument("--bars", type=int, default=2, help="bars in each answer (default 2)")
     jam.add_argument("--metre", default="4/4", metavar="N/D", help="the metre of the bars: 4/4 (default), 3/4, 6/8 "
@@ -696,7 +702,7 @@ def cmd_jam(args) -> int:
     try:
         live.jam(args.run, args.port_in, args.port_out, args.bpm, args.bars, args.pause, args.cc, args.metronome,
                  args.clock, args.answers, strategy, args.seed, args.checkpoint, args.follow_clock,
-                 live.Metre.parse(args.metre))
+                 live.Metre.parse(args.metre), args.virtual_in, args.virtual_out)
     except KeyboardInterrupt:
         print("tunesmith: stopped the jam", file=sys.stderr)
     return 0

@@ -469,16 +469,17 @@ def next_beat(downbeat: float, beat: float, when: float) -> float:
     return downbeat + math.ceil((when - downbeat) / beat) * beat
 
 
-def jam(model: str | Path, port_in: str, port_out: str, bpm: float = 120.0, bars: int = 2, pause: float | None = None,
+def jam(model: str | Path, port_in: str | None, port_out: str | None, bpm: float = 120.0, bars: int = 2, pause: float | None = None,
         cc: int | None = None, metronome: bool = False, clock: bool = False, answers: int | None = None,
         strategy: Any = None, seed: int | None = None, checkpoint: str = "best", follow_clock: bool = False,
-        metre: Metre = Metre()) -> int:
+        metre: Metre = Metre(), virtual_in: str | None = None, virtual_out: str | None = None) -> int:
     """Call and response: listen on `port_in`; when the player has paused for `pause` seconds
     (default half a bar; with `cc`, only when given) or sends control change `cc`, answer on
     `port_out` with `bars` bars of `metre` continuing the call (api.continue_midi), from the
     next pulse at `bpm` quarter notes a minute. The beat starts with the metronome or clock, else with the first note played; with
     `follow_clock`, the tempo and the beat are those of MIDI clock arriving on the input, once it
-    comes. Stops after `answers` answers (played out), or on Ctrl+C; returns how many were given."""
+    comes. `virtual_in` and `virtual_out` open virtual ports of those names instead of `port_in`
+    and `port_out`. Stops after `answers` answers (played out), or on Ctrl+C; returns how many were given."""
     import mido
 
     from tunesmith import api, notes
@@ -499,9 +500,9 @@ def jam(model: str | Path, port_in: str, port_out: str, bpm: float = 120.0, bars
     if half_a_bar:
         pause = metre.bar / 2 * beat
     heard: queue.Queue = queue.Queue()
-    inport = open_port("input", port_in, callback=lambda message: heard.put((time.perf_counter(), message)))
+    inport = open_port("input", port_in, virtual_in, callback=lambda message: heard.put((time.perf_counter(), message)))
     try:
-        outport = open_port("output", port_out)
+        outport = open_port("output", port_out, virtual_out)
     except UserError:
         inport.close()
         raise
