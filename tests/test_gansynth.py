@@ -8,8 +8,8 @@ import copy
 import math
 
 import torch
-from torch import nn
 
+from conftest import assert_adversarial_resumes_exactly, update
 from tunesmith.media.spectral import Specgrams
 from tunesmith.models.gansynth import DEFAULTS, GANSynth
 from tunesmith.training.objectives import Adversarial, adversarial, gradient_penalty
@@ -20,17 +20,6 @@ TINY = {"frames": 16, "bins": 32, "z_size": 16, "pitches": 4, "channels": (32, 1
 def tiny_model(seed: int = 0) -> GANSynth:
     torch.manual_seed(seed)
     return GANSynth(**TINY)
-
-
-def update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
-    """The trainer's update, without its NaN stop: zero_grad, backward, clip, step."""
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    parameters = [p for group in optimizer.param_groups for p in group["params"]]
-    grad_norm = float(nn.utils.clip_grad_norm_(parameters, 1.0))
-    assert math.isfinite(loss.item()) and math.isfinite(grad_norm)
-    optimizer.step()
-    return grad_norm
 
 
 def fake_batch(n: int = 8, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,31 +106,8 @@ def test_gradient_penalty_is_finite_and_positive():
 
 
 def test_resume_is_exact():
-    """k steps, save (model, optimizers, RNG), 2 more; restore into a fresh model and objective and
-    run the same 2: identical weights, so the objective keeps nothing outside what is saved."""
-    model = tiny_model()
-    objective = Adversarial(model, {"lr": 1e-3})
-    batches = [fake_batch(seed=s) for s in range(5)]
-    for step in range(3):
-        objective.step(batches[step], step, update)
-    saved = {"model": copy.deepcopy(model.state_dict()),
-             "optimizers": {n: copy.deepcopy(o.state_dict()) for n, o in objective.optimizers.items()},
-             "rng": torch.get_rng_state(), "objective": objective.state_dict()}
-    for step in (3, 4):
-        objective.step(batches[step], step, update)
-    first = copy.deepcopy(model.state_dict())
-
-    again = tiny_model(seed=123)
-    resumed = Adversarial(again, {"lr": 1e-3})
-    again.load_state_dict(saved["model"])
-    for name, optimizer in resumed.optimizers.items():
-        optimizer.load_state_dict(saved["optimizers"][name])
-    resumed.load_state_dict(saved["objective"])
-    torch.set_rng_state(saved["rng"])
-    for step in (3, 4):
-        resumed.step(batches[step], step, update)
-    for name, value in again.state_dict().items():
-        assert torch.equal(value, first[name]), name
+    """Restored from a checkpoint mid-run, two more steps give the same weights."""
+    assert_adversarial_resumes_exactly(tiny_model, {"lr": 1e-3}, [fake_batch(seed=s) for s in range(5)])
 
 
 def test_validate_reports_finite_metrics():

@@ -17,7 +17,7 @@ import soundfile
 import torch
 from torch import nn
 
-from conftest import run_cli
+from conftest import assert_adversarial_resumes_exactly, run_cli, update
 from tunesmith.codecs.quantize import QuantizeCodec
 from tunesmith.models.rgan import BLOCK_FRAMES, RecurrentGAN, lstm_by_steps
 from tunesmith.training.objectives import Adversarial, adversarial, spectrum_distance
@@ -32,17 +32,6 @@ def tiny_model(seed: int = 0, **options) -> RecurrentGAN:
     settings = {"frame_size": FRAME, "noise_size": 4, "z_size": 4, "hidden": 16, "layers": 1, "critic_hidden": 8,
                 **options}
     return RecurrentGAN(levels, **settings)
-
-
-def update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
-    """The trainer's update, without its NaN stop: zero_grad, backward, clip, step."""
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    parameters = [p for group in optimizer.param_groups for p in group["params"]]
-    grad_norm = float(nn.utils.clip_grad_norm_(parameters, 1.0))
-    assert math.isfinite(loss.item()) and math.isfinite(grad_norm)
-    optimizer.step()
-    return grad_norm
 
 
 def level_batch(n: int = 4, samples: int = 8 * FRAME, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -161,32 +150,9 @@ def test_the_spectrum_distance_compares_average_spectra():
 
 
 def test_resume_is_exact():
-    """k steps, save (model, optimizers, RNG), 2 more; restore into a fresh model and objective and
-    run the same 2: identical weights, so the objective keeps nothing outside what is saved."""
-    hp = {"lr": 1e-3, "stft_weight": 0.5}
-    model = tiny_model()
-    objective = Adversarial(model, hp)
-    batches = [level_batch(seed=s) for s in range(5)]
-    for step in range(3):
-        objective.step(batches[step], step, update)
-    saved = {"model": copy.deepcopy(model.state_dict()),
-             "optimizers": {n: copy.deepcopy(o.state_dict()) for n, o in objective.optimizers.items()},
-             "rng": torch.get_rng_state(), "objective": objective.state_dict()}
-    for step in (3, 4):
-        objective.step(batches[step], step, update)
-    first = copy.deepcopy(model.state_dict())
-
-    again = tiny_model(seed=123)
-    resumed = Adversarial(again, hp)
-    again.load_state_dict(saved["model"])
-    for name, optimizer in resumed.optimizers.items():
-        optimizer.load_state_dict(saved["optimizers"][name])
-    resumed.load_state_dict(saved["objective"])
-    torch.set_rng_state(saved["rng"])
-    for step in (3, 4):
-        resumed.step(batches[step], step, update)
-    for name, value in again.state_dict().items():
-        assert torch.equal(value, first[name]), name
+    """Restored from a checkpoint mid-run, two more steps give the same weights."""
+    assert_adversarial_resumes_exactly(tiny_model, {"lr": 1e-3, "stft_weight": 0.5},
+                                       [level_batch(seed=s) for s in range(5)])
 
 
 def test_validate_reports_the_critic_and_the_generated_audio():
